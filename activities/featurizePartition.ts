@@ -1,0 +1,106 @@
+import { Context } from '@temporalio/activity';
+import { FEATURE_DIM, type WorkerConfig } from '../lib/config.js';
+import type { FeaturizePartitionInput, FeaturizePartitionResult } from '../lib/contract.js';
+import { startBounded } from '../lib/concurrency.js';
+import { failingClearly } from '../lib/failures.js';
+import { decodeImage, PIXELS_PER_IMAGE } from '../lib/images.js';
+import { errorsPartUri, featuresPartUri, manifestPartUri, type ManifestEntry } from '../lib/layout.js';
+import { loadFeatureModel } from '../lib/model.js';
+import { writeErrorParquet, writeVectorParquet } from '../lib/parquet.js';
+import { localTarget, publish, withScratchDir } from '../lib/scratch.js';
+import { storageFor } from '../lib/storage.js';
+
+type Decoded = { ok: true; pixels: Float32Array } | { ok: false; error: string };
+
+/**
+ * Featurize one partition of the manifest: read, decode and embed its images, and write one Parquet part with
+ * a deterministic name, so a retry overwrites its own output instead of duplicating rows. Images that cannot be
+ * read or decoded go to the partition's errors part with the reason.
+ */
+export async function featurizePartition(input: FeaturizePartitionInput, config: WorkerConfig): Promise<FeaturizePartitionResult> {
+  return failingClearly('featurizePartition', async () => {
+    const context = Context.current();
+    const timings = { read: 0, decode: 0, infer: 0, write: 0 };
+    const model = await loadFeatureModel({ path: config.modelPath, threads: config.inferenceThreads });
+    const staging = storageFor(input.staging, input);
+    const source = storageFor(input.source, input);
+    const entries = JSON.parse((await staging.read(manifestPartUri(input.staging, input.partition))).toString('utf8')) as ManifestEntry[];
+
+    // Reads and decodes run ahead of inference (bounded), so the cores stay busy while a batch is embedded.
+    const decoded = startBounded(entries, config.readConcurrency, async (entry): Promise<Decoded> => {
+      context.cancellationSignal.throwIfAborted();
+      let bytes: Buffer;
+      const t0 = performance.now();
+      try {
+        bytes = await source.read(entry.uri);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'EISDIR' && code !== 'EACCES') throw err; // transient: retry the partition
+        return { ok: false, error: `cannot read file: ${(err as Error).message}` };
+      } finally {
+        timings.read += performance.now() - t0;
+      }
+      const t1 = performance.now();
+      const pixels = new Float32Array(PIXELS_PER_IMAGE);
+      try {
+        await decodeImage(bytes, pixels, 0);
+        return { ok: true, pixels };
+      } catch (err) {
+        return { ok: false, error: `not a readable image: ${(err as Error).message}` };
+      } finally {
+        timings.decode += performance.now() - t1;
+      }
+    });
+
+    const paths: string[] = [];
+    const labels: string[] = [];
+    const vectors = new Float32Array(entries.length * FEATURE_DIM);
+    const errors: { path: string; error: string }[] = [];
+    const batch = new Float32Array(config.batchSize * PIXELS_PER_IMAGE);
+    const batchEntries: ManifestEntry[] = [];
+    const embedBatch = async () => {
+      if (batchEntries.length === 0) return;
+      const t0 = performance.now();
+      const features = await model.embed(batch, batchEntries.length);
+      timings.infer += performance.now() - t0;
+      for (let i = 0; i < batchEntries.length; i++) {
+        const vector = features.subarray(i * FEATURE_DIM, (i + 1) * FEATURE_DIM);
+        if (!vector.every(Number.isFinite)) {
+          errors.push({ path: batchEntries[i].uri, error: 'model produced non-finite features' });
+          continue;
+        }
+        vectors.set(vector, paths.length * FEATURE_DIM);
+        paths.push(batchEntries[i].uri);
+        labels.push(batchEntries[i].label);
+      }
+      batchEntries.length = 0;
+      context.heartbeat({ done: paths.length + errors.length, of: entries.length });
+    };
+    for (let i = 0; i < entries.length; i++) {
+      const result = await decoded[i];
+      if (!result.ok) {
+        errors.push({ path: entries[i].uri, error: result.error });
+        continue;
+      }
+      batch.set(result.pixels, batchEntries.length * PIXELS_PER_IMAGE);
+      batchEntries.push(entries[i]);
+      if (batchEntries.length === config.batchSize) await embedBatch();
+    }
+    await embedBatch();
+    context.cancellationSignal.throwIfAborted();
+
+    const t0 = performance.now();
+    await withScratchDir(config.scratchDir, async (scratch) => {
+      const featuresUri = featuresPartUri(input.staging, input.partition);
+      const errorsUri = errorsPartUri(input.staging, input.partition);
+      const featuresFile = localTarget(staging, featuresUri, scratch);
+      const errorsFile = localTarget(staging, errorsUri, scratch);
+      await writeVectorParquet(featuresFile, 'features', { paths, labels, vectors: vectors.subarray(0, paths.length * FEATURE_DIM), dim: FEATURE_DIM });
+      await writeErrorParquet(errorsFile, errors);
+      await publish(staging, featuresFile, featuresUri);
+      await publish(staging, errorsFile, errorsUri);
+    });
+    timings.write += performance.now() - t0;
+    return { partition: input.partition, featurized: paths.length, failed: errors.length, timings };
+  });
+}

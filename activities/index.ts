@@ -1,0 +1,27 @@
+import type { WorkerConfig } from '../lib/config.js';
+import type { FeaturizePartitionInput, FitPcaInput, RunContext } from '../lib/contract.js';
+import { aggregateFeatures, type AggregateInput } from './aggregateFeatures.js';
+import { checkVariance } from './checkVariance.js';
+import { commitResults, discardStaging } from './commitResults.js';
+import { featurizePartition } from './featurizePartition.js';
+import { fitPca } from './fitPca.js';
+import { listImages } from './listImages.js';
+import { resolveInput } from './resolveInput.js';
+import { projectFeatures } from './projectFeatures.js';
+
+/** The activities of Orchard, bound to one worker process's configuration. */
+export function createActivities(config: WorkerConfig) {
+  return {
+    resolveInput,
+    listImages,
+    featurizePartition: (input: FeaturizePartitionInput) => featurizePartition(input, config),
+    aggregateFeatures: (input: AggregateInput) => aggregateFeatures(input, config),
+    fitPca: (input: FitPcaInput) => fitPca(input, config),
+    checkVariance,
+    projectFeatures: (input: RunContext) => projectFeatures(input, config),
+    commitResults,
+    discardStaging,
+  };
+}
+
+export type OrchardActivities = ReturnType<typeof createActivities>;

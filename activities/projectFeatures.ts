@@ -1,0 +1,41 @@
+import { heartbeat } from '@temporalio/activity';
+import type { WorkerConfig } from '../lib/config.js';
+import type { RunContext } from '../lib/contract.js';
+import { failingClearly } from '../lib/failures.js';
+import { featuresFileUri, pcaFileUri, resultUri, stagedResult } from '../lib/layout.js';
+import { readVectorParquet, writeVectorParquet } from '../lib/parquet.js';
+import { projectRows, type PcaModel } from '../lib/pca.js';
+import { localCopy, localTarget, publish, withScratchDir } from '../lib/scratch.js';
+import { storageFor } from '../lib/storage.js';
+
+/** Project every feature vector on the fitted components and write the PCA dataset (path, label, pcaFeatures). */
+export async function projectFeatures(input: RunContext, config: WorkerConfig): Promise<number> {
+  return failingClearly('projectFeatures', () =>
+    withScratchDir(config.scratchDir, async (scratch) => {
+      const staging = storageFor(input.staging, input);
+      const result = stagedResult(input.staging);
+      const model = JSON.parse((await staging.read(resultUri(result, 'pca_model.json'))).toString('utf8')) as PcaModel;
+      const features = await localCopy(staging, featuresFileUri(result), scratch);
+      const paths: string[] = [];
+      const labels: string[] = [];
+      const projected: Float32Array[] = [];
+      for await (const batch of readVectorParquet([features], 'features')) {
+        paths.push(...batch.paths);
+        labels.push(...batch.labels);
+        projected.push(projectRows(model, batch.vectors, batch.paths.length));
+        heartbeat({ rows: paths.length });
+      }
+      const vectors = new Float32Array(paths.length * model.k);
+      let offset = 0;
+      for (const part of projected) {
+        vectors.set(part, offset);
+        offset += part.length;
+      }
+      const pcaUri = pcaFileUri(result);
+      const file = localTarget(staging, pcaUri, scratch);
+      await writeVectorParquet(file, 'pcaFeatures', { paths, labels, vectors, dim: model.k });
+      await publish(staging, file, pcaUri);
+      return paths.length;
+    }),
+  );
+}

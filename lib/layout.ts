@@ -1,0 +1,30 @@
+import { joinUri } from './storage.js';
+
+// Where every file of a run lives. Everything is written under the staging prefix first and moved into
+// the output by the commit step, so a failed or cancelled run leaves the previous result untouched.
+
+const part = (n: number) => `part-${String(n).padStart(6, '0')}`;
+
+/** Staging prefix of a run: one per workflow chain, shared by its continue-as-new runs and retries. */
+export const stagingUri = (output: string, firstRunId: string) => joinUri(output, '_staging', firstRunId);
+export const manifestPartUri = (staging: string, n: number) => joinUri(staging, 'manifest', `${part(n)}.json`);
+export const featuresPartUri = (staging: string, n: number) => joinUri(staging, 'parts', 'features', `${part(n)}.parquet`);
+export const errorsPartUri = (staging: string, n: number) => joinUri(staging, 'parts', 'errors', `${part(n)}.parquet`);
+export const featuresPartsPrefix = (staging: string) => joinUri(staging, 'parts', 'features');
+export const errorsPartsPrefix = (staging: string) => joinUri(staging, 'parts', 'errors');
+
+/** The result as it appears under the output once committed; staged first under `<staging>/result`. */
+export const resultEntries = ['features', 'pca', 'pca_model.json', 'errors.parquet'] as const;
+export const resultUri = (base: string, entry: (typeof resultEntries)[number]) => joinUri(base, entry);
+export const stagedResult = (staging: string) => joinUri(staging, 'result');
+export const featuresFileUri = (base: string) => joinUri(base, 'features', 'features-000000.parquet');
+export const pcaFileUri = (base: string) => joinUri(base, 'pca', 'pca-000000.parquet');
+export const successUri = (output: string) => joinUri(output, '_SUCCESS');
+
+/** One partition of the manifest: the images a single featurize activity processes. */
+export interface ManifestEntry {
+  uri: string;
+  label: string;
+  size: number;
+  version: string;
+}

@@ -1,0 +1,34 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { Storage } from './storage.js';
+
+/** Run `body` with a fresh local scratch directory that is removed afterwards, also when `body` fails. */
+export async function withScratchDir<T>(root: string, body: (dir: string) => Promise<T>): Promise<T> {
+  const dir = path.join(root, randomUUID());
+  await fs.mkdir(dir, { recursive: true });
+  try {
+    return await body(dir);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** A local path holding the object: the object itself on local storage, else a download into `scratch`. */
+export async function localCopy(storage: Storage, uri: string, scratch: string): Promise<string> {
+  const local = storage.localPath(uri);
+  if (local) return local;
+  const file = path.join(scratch, `${randomUUID()}${path.extname(uri)}`);
+  await storage.download(uri, file);
+  return file;
+}
+
+/** Where to write a file that must end up at `uri`: in place on local storage, else in `scratch` for an upload. */
+export function localTarget(storage: Storage, uri: string, scratch: string): string {
+  return storage.localPath(uri) ?? path.join(scratch, `${randomUUID()}${path.extname(uri)}`);
+}
+
+/** Upload a file written at `localTarget(...)` to `uri` (nothing to do on local storage). */
+export async function publish(storage: Storage, local: string, uri: string): Promise<void> {
+  if (storage.localPath(uri) !== local) await storage.upload(local, uri);
+}

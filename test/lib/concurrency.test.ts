@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { startBounded } from '../../lib/concurrency.js';
+
+test('runs at most `limit` tasks at once, starts them in order and keeps the order of results', async () => {
+  let running = 0;
+  let peak = 0;
+  const started: number[] = [];
+  const results = await Promise.all(
+    startBounded([5, 1, 4, 2, 3, 0], 2, async (ms, index) => {
+      started.push(index);
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise((resolve) => setTimeout(resolve, ms * 5));
+      running--;
+      return ms * 10;
+    }),
+  );
+  assert.equal(peak, 2);
+  assert.deepEqual(started, [0, 1, 2, 3, 4, 5]);
+  assert.deepEqual(results, [50, 10, 40, 20, 30, 0]);
+});
+
+test('a failed task frees its slot and its rejection does not go unhandled', async () => {
+  const promises = startBounded([1, 2, 3], 1, async (n) => {
+    if (n === 1) throw new Error('boom');
+    return n;
+  });
+  await assert.rejects(promises[0], /boom/);
+  assert.deepEqual(await Promise.all(promises.slice(1)), [2, 3]);
+});

@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { test } from 'node:test';
+import { InputError, loadWorkerConfig, pipelineDefaults, resolvePipelineInput } from '../../lib/config.js';
+
+test('fills the defaults and makes local paths absolute', () => {
+  const resolved = resolvePipelineInput({ source: 'photos', output: 's3://bucket/results' });
+  assert.equal(resolved.source, path.resolve('photos'));
+  assert.equal(resolved.output, 's3://bucket/results');
+  assert.equal(resolved.k, pipelineDefaults.k);
+  assert.equal(resolved.glob, '*.jpg');
+  assert.equal(resolved.partitionSize, pipelineDefaults.partitionSize);
+});
+
+test('rejects wrong options with a message per problem', () => {
+  assert.throws(() => resolvePipelineInput({ source: '', output: 'o', k: 2.5 }), (err: Error) => {
+    assert.ok(err instanceof InputError);
+    assert.match(err.message, /"source" must be/);
+    assert.match(err.message, /"k" must be a whole number from 1 to 1280, got 2.5/);
+    return true;
+  });
+  assert.throws(() => resolvePipelineInput({ source: 's', output: 'o', partitionSize: 0 }), /"partitionSize"/);
+  assert.throws(() => resolvePipelineInput({ source: 's', output: 'o', glob: 'a/*.jpg' }), /"glob" must be a file-name pattern/);
+  assert.throws(() => resolvePipelineInput({ source: 's', output: 'o', colour: 'red' } as never), /unknown option "colour"/);
+  assert.throws(() => resolvePipelineInput(null as never), /must be a JSON object/);
+});
+
+test('worker settings come from the environment and bad numbers are named', () => {
+  const config = loadWorkerConfig({ TEMPORAL_ADDRESS: 'temporal:7233', ORCHARD_BATCH_SIZE: '8', ORCHARD_MODEL_PATH: 'm.onnx' });
+  assert.equal(config.address, 'temporal:7233');
+  assert.equal(config.batchSize, 8);
+  assert.equal(config.modelPath, path.resolve('m.onnx'));
+  assert.equal(config.taskQueue, 'orchard');
+  assert.throws(() => loadWorkerConfig({ ORCHARD_BATCH_SIZE: 'many' }), /ORCHARD_BATCH_SIZE="many" is not a whole number/);
+});

@@ -1,0 +1,211 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { EigenvalueDecomposition, Matrix, QrDecomposition } from 'ml-matrix';
+import { PCA } from 'ml-pca';
+import { CovarianceAccumulator, fitPcaFromAccumulator, projectRows, topEigenpairs } from '../../lib/pca.js';
+
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function gaussian(random: () => number): () => number {
+  return () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+}
+
+/** Random dim x dim orthogonal matrix (row-major), from the QR decomposition of a Gaussian matrix. */
+function randomRotation(dim: number, normal: () => number): Float64Array {
+  const g = Matrix.from1DArray(dim, dim, Array.from({ length: dim * dim }, normal));
+  return Float64Array.from(new QrDecomposition(g).orthogonalMatrix.to1DArray());
+}
+
+/** Reference mean and covariance: two passes over the rows in float64. */
+function twoPassCovariance(rows: ArrayLike<number>, count: number, dim: number) {
+  const mean = new Float64Array(dim);
+  for (let r = 0; r < count; r++) for (let i = 0; i < dim; i++) mean[i] += rows[r * dim + i];
+  for (let i = 0; i < dim; i++) mean[i] /= count;
+  const cov = new Float64Array(dim * dim);
+  for (let r = 0; r < count; r++) {
+    for (let i = 0; i < dim; i++) {
+      const di = rows[r * dim + i] - mean[i];
+      for (let j = 0; j < dim; j++) cov[i * dim + j] += di * (rows[r * dim + j] - mean[j]);
+    }
+  }
+  for (let t = 0; t < cov.length; t++) cov[t] /= count - 1;
+  return { mean, cov };
+}
+
+function assertRelClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rel: number, what: string) {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  let scale = 0;
+  for (let t = 0; t < expected.length; t++) scale = Math.max(scale, Math.abs(expected[t]));
+  for (let t = 0; t < expected.length; t++) {
+    assert.ok(Math.abs(actual[t] - expected[t]) <= rel * scale, `${what}[${t}]: ${actual[t]} vs ${expected[t]}`);
+  }
+}
+
+/** count x dim Float32 rows around `offset` with small per-dimension spread. */
+function offsetRows(count: number, dim: number, offset: number, seed: number): Float32Array {
+  const normal = gaussian(seededRandom(seed));
+  const rows = new Float32Array(count * dim);
+  for (let r = 0; r < count; r++) {
+    for (let i = 0; i < dim; i++) rows[r * dim + i] = offset + i + 0.01 * (1 + i / dim) * normal();
+  }
+  return rows;
+}
+
+test('CovarianceAccumulator: uneven batches and merges match a two-pass covariance despite a large offset', () => {
+  const dim = 13;
+  const count = 1000;
+  const rows = offsetRows(count, dim, 1000, 1);
+  const reference = twoPassCovariance(rows, count, dim);
+
+  const batched = new CovarianceAccumulator(dim);
+  let start = 0;
+  for (const size of [1, 7, 150, 333, 0, 509]) {
+    batched.addRows(rows.subarray(start * dim, (start + size) * dim), size);
+    start += size;
+  }
+  assert.equal(start, count);
+  assert.equal(batched.count, count);
+  assertRelClose(batched.mean(), reference.mean, 1e-12, 'batched mean');
+  assertRelClose(batched.covariance(), reference.cov, 1e-9, 'batched covariance');
+
+  const left = new CovarianceAccumulator(dim);
+  const right = new CovarianceAccumulator(dim);
+  left.addRows(rows.subarray(0, 400 * dim), 400);
+  right.addRows(rows.subarray(400 * dim, 700 * dim), 300);
+  right.addRows(rows.subarray(700 * dim), 300);
+  const empty = new CovarianceAccumulator(dim);
+  empty.merge(left);
+  empty.merge(right);
+  empty.merge(new CovarianceAccumulator(dim));
+  assert.equal(empty.count, count);
+  assertRelClose(empty.mean(), reference.mean, 1e-12, 'merged mean');
+  assertRelClose(empty.covariance(), reference.cov, 1e-9, 'merged covariance');
+});
+
+test('fitPcaFromAccumulator matches ml-pca on data with a decaying spectrum', () => {
+  const count = 600;
+  const dim = 96;
+  const normal = gaussian(seededRandom(2));
+  const rotation = randomRotation(dim, normal);
+  const data: number[][] = [];
+  for (let r = 0; r < count; r++) {
+    const latent = Array.from({ length: dim }, (_, i) => Math.sqrt(20 * 0.75 ** i) * normal());
+    const row: number[] = [];
+    for (let j = 0; j < dim; j++) {
+      let v = 5 + 0.1 * j + 0.05 * normal();
+      for (let i = 0; i < dim; i++) v += latent[i] * rotation[i * dim + j];
+      row.push(v);
+    }
+    data.push(row);
+  }
+  const acc = new CovarianceAccumulator(dim);
+  const flat = Float64Array.from(data.flat());
+  acc.addRows(flat.subarray(0, 250 * dim), 250);
+  acc.addRows(flat.subarray(250 * dim), count - 250);
+
+  const model = fitPcaFromAccumulator(acc, 5);
+  const reference = new PCA(data);
+  const explained = reference.getExplainedVariance();
+  const eigenvalues = reference.getEigenvalues();
+  const eigenvectors = reference.getEigenvectors();
+
+  assert.equal(model.k, 5);
+  assert.equal(model.rows, count);
+  assert.equal(model.components.length, 5);
+  for (let c = 0; c < 5; c++) {
+    assert.ok(Math.abs(model.explainedVariance[c] - explained[c]) <= 1e-9, `explained variance ${c}`);
+    assert.ok(Math.abs(model.eigenvalues[c] - eigenvalues[c]) <= 1e-9 * eigenvalues[0], `eigenvalue ${c}`);
+    const ours = model.components[c];
+    const theirs = eigenvectors.getColumn(c);
+    let cos = 0;
+    for (let j = 0; j < dim; j++) cos += ours[j] * theirs[j];
+    assert.ok(Math.abs(cos) > 0.999999, `component ${c}: |cos| = ${Math.abs(cos)}`);
+  }
+  const trace = eigenvalues.reduce((a, b) => a + b, 0);
+  assert.ok(Math.abs(model.totalVariance - trace) <= 1e-9 * trace, 'total variance');
+});
+
+test('topEigenpairs converges through tiny eigengaps and is deterministic', () => {
+  const dim = 60;
+  const normal = gaussian(seededRandom(3));
+  const rotation = randomRotation(dim, normal);
+  // Near-degenerate pairs inside the top 5 and straddling the k = 5 boundary.
+  const spectrum = [10, 10 - 1e-7, 4, 3, 3 - 1e-9, 3 - 2e-9];
+  while (spectrum.length < dim) spectrum.push(2 * 0.8 ** (spectrum.length - 6));
+  const matrix = new Float64Array(dim * dim);
+  for (let i = 0; i < dim; i++) {
+    for (let j = 0; j < dim; j++) {
+      let s = 0;
+      for (let e = 0; e < dim; e++) s += rotation[i * dim + e] * spectrum[e] * rotation[j * dim + e];
+      matrix[i * dim + j] = s;
+    }
+  }
+  for (let i = 0; i < dim; i++) for (let j = 0; j < i; j++) matrix[i * dim + j] = matrix[j * dim + i];
+
+  const k = 5;
+  const result = topEigenpairs(matrix, dim, k);
+  const reference = new EigenvalueDecomposition(Matrix.from1DArray(dim, dim, Array.from(matrix)), { assumeSymmetric: true });
+  const expected = [...reference.realEigenvalues].sort((a, b) => b - a).slice(0, k);
+  for (let c = 0; c < k; c++) {
+    assert.ok(Math.abs(result.values[c] - expected[c]) <= 1e-12 * expected[0], `value ${c}: ${result.values[c]} vs ${expected[c]}`);
+    const v = result.vectors.subarray(c * dim, (c + 1) * dim);
+    let residual = 0;
+    for (let i = 0; i < dim; i++) {
+      let av = 0;
+      for (let j = 0; j < dim; j++) av += matrix[i * dim + j] * v[j];
+      residual += (av - result.values[c] * v[i]) ** 2;
+    }
+    assert.ok(Math.sqrt(residual) <= 1e-9 * expected[0], `residual ${c}`);
+    for (let d = 0; d <= c; d++) {
+      let inner = 0;
+      for (let i = 0; i < dim; i++) inner += v[i] * result.vectors[d * dim + i];
+      assert.ok(Math.abs(inner - (c === d ? 1 : 0)) <= 1e-12, `orthonormality ${c},${d}`);
+    }
+  }
+  assert.ok(result.iterations < 1000, `converged in ${result.iterations} iterations`);
+  assert.deepEqual(topEigenpairs(matrix, dim, k), result);
+});
+
+test('fitPcaFromAccumulator rejects k outside 1..min(dim, rows - 1)', () => {
+  const wide = new CovarianceAccumulator(20);
+  wide.addRows(offsetRows(10, 20, 0, 4), 10);
+  assert.throws(() => fitPcaFromAccumulator(wide, 0), { name: 'Error', message: /k=0\b.*10 rows.*= 9\b/ });
+  assert.throws(() => fitPcaFromAccumulator(wide, 10), { name: 'Error', message: /k=10\b.*10 rows.*= 9\b/ });
+  assert.equal(fitPcaFromAccumulator(wide, 9).k, 9);
+
+  const narrow = new CovarianceAccumulator(8);
+  narrow.addRows(offsetRows(50, 8, 0, 5), 50);
+  assert.throws(() => fitPcaFromAccumulator(narrow, 9), { name: 'Error', message: /k=9\b.*50 rows.*= 8\b/ });
+  assert.equal(fitPcaFromAccumulator(narrow, 8).k, 8);
+});
+
+test('projectRows equals (x - mean) · components^T', () => {
+  const dim = 37;
+  const k = 4;
+  const train = offsetRows(300, dim, 3, 6);
+  const acc = new CovarianceAccumulator(dim);
+  acc.addRows(train, 300);
+  const model = fitPcaFromAccumulator(acc, k);
+
+  const count = 131;
+  const rows = offsetRows(count, dim, 3, 7);
+  const projected = projectRows(model, rows, count);
+  assert.equal(projected.length, count * k);
+  for (let r = 0; r < count; r++) {
+    for (let c = 0; c < k; c++) {
+      let expected = 0;
+      for (let i = 0; i < dim; i++) expected += (rows[r * dim + i] - model.mean[i]) * model.components[c][i];
+      const actual = projected[r * k + c];
+      assert.ok(Math.abs(actual - expected) <= 1e-6 * Math.abs(expected) + 1e-12, `row ${r} component ${c}: ${actual} vs ${expected}`);
+    }
+  }
+});

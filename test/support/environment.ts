@@ -1,0 +1,29 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { loadWorkerConfig, temporalCliPath, type WorkerConfig } from '../../lib/config.js';
+import { createOrchardWorker } from '../../workers/orchardWorker.js';
+
+/** A real Temporal dev server (the `temporal` CLI) started for one test file. */
+export async function startTestServer(): Promise<TestWorkflowEnvironment> {
+  return TestWorkflowEnvironment.createLocal({
+    server: { executable: { type: 'existing-path', path: temporalCliPath() }, ip: '127.0.0.1' },
+  });
+}
+
+/** Worker settings for tests: the real model and the machine's defaults, scratch files in a test folder. */
+export function testWorkerConfig(env: TestWorkflowEnvironment, overrides: Partial<WorkerConfig> = {}): WorkerConfig {
+  return { ...loadWorkerConfig(), address: env.address, taskQueue: 'orchard', ...overrides };
+}
+
+/** A worker with the real activities, connected to the test server. */
+export function startTestWorker(env: TestWorkflowEnvironment, config: WorkerConfig): Promise<Worker> {
+  return createOrchardWorker(config, env.nativeConnection);
+}
+
+/** A fresh directory under the OS temp folder; the test removes it. */
+export async function tempDir(prefix: string): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), `orchard-${prefix}-`));
+}

@@ -1,0 +1,159 @@
+import {
+  CancellationScope,
+  ContinueAsNew,
+  continueAsNew,
+  defineQuery,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { OrchardActivities } from '../activities/index.js';
+import type {
+  FeaturizePartitionResult,
+  PipelineInput,
+  PipelineProgress,
+  PipelineState,
+  RunContext,
+  RunSummary,
+  Stage,
+} from '../lib/contract.js';
+
+const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10 };
+
+const control = proxyActivities<OrchardActivities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '2 minutes',
+  retry,
+});
+
+// A partition of a few hundred images takes seconds; heartbeats after every batch let a dead worker be noticed fast.
+const featurize = proxyActivities<OrchardActivities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '60 seconds',
+  retry,
+});
+
+export const progressQuery = defineQuery<PipelineProgress>('progress');
+
+/**
+ * The whole job of the original notebook: list and partition the images, featurize the partitions in parallel,
+ * aggregate the vectors, fit and check a PCA, write the PCA dataset and commit the result with `_SUCCESS` last.
+ * Long runs continue as new during featurization, so no history grows with the dataset.
+ */
+export async function imagePipeline(input: PipelineInput, resumed?: PipelineState): Promise<RunSummary> {
+  const info = workflowInfo();
+  const state: PipelineState = resumed ?? {
+    options: await control.resolveInput(input),
+    workflowId: info.workflowId,
+    firstRunId: info.firstExecutionRunId,
+    startedAt: new Date().toISOString(),
+    nextPartition: 0,
+    featurized: 0,
+    failed: 0,
+    timings: {},
+    featurizeTimings: {},
+  };
+  const options = state.options;
+  const context: RunContext = {
+    source: options.source,
+    output: options.output,
+    staging: `${options.output.replace(/\/+$/, '')}/_staging/${state.firstRunId}`,
+    ...(options.s3Endpoint ? { s3Endpoint: options.s3Endpoint } : {}),
+  };
+  let stage: Stage = state.listing ? 'featurizing' : 'listing';
+  let partitionsDone = state.nextPartition;
+  setHandler(progressQuery, () => ({
+    stage,
+    images: state.listing?.images ?? 0,
+    featurized: state.featurized,
+    failed: state.failed,
+    partitionsDone,
+    partitions: state.listing?.partitions ?? 0,
+  }));
+
+  const timed = async <T>(name: string, step: () => Promise<T>): Promise<T> => {
+    const start = Date.now();
+    try {
+      return await step();
+    } finally {
+      state.timings[name] = (state.timings[name] ?? 0) + (Date.now() - start);
+    }
+  };
+
+  try {
+    if (!state.listing) {
+      const { glob, partitionSize } = options;
+      state.listing = await timed('list', () => control.listImages({ ...context, glob, partitionSize }));
+      stage = 'featurizing';
+    }
+    const listing = state.listing;
+
+    // Bounded fan-out: at most maxConcurrentPartitions featurize activities exist at any time. After a failure
+    // nothing new starts and the ones in flight finish, so the failure is reported with no work left running.
+    const inFlight = new Set<Promise<void>>();
+    const featurizeStart = Date.now();
+    let firstFailure: unknown;
+    let mustContinue = false;
+    for (;;) {
+      mustContinue ||= workflowInfo().historyLength >= options.maxHistoryEvents || workflowInfo().continueAsNewSuggested;
+      const canStart = !mustContinue && firstFailure === undefined && state.nextPartition < listing.partitions;
+      if (canStart && inFlight.size < options.maxConcurrentPartitions) {
+        const partition = state.nextPartition++;
+        const running: Promise<void> = featurize.featurizePartition({ ...context, partition }).then(
+          (result: FeaturizePartitionResult) => {
+            state.featurized += result.featurized;
+            state.failed += result.failed;
+            partitionsDone++;
+            for (const [key, ms] of Object.entries(result.timings)) state.featurizeTimings[key] = (state.featurizeTimings[key] ?? 0) + ms;
+            inFlight.delete(running);
+          },
+          (err: unknown) => {
+            firstFailure ??= err;
+            inFlight.delete(running);
+          },
+        );
+        inFlight.add(running);
+        continue;
+      }
+      if (inFlight.size === 0) break;
+      await Promise.race(inFlight);
+    }
+    if (firstFailure !== undefined) throw firstFailure;
+    state.timings.featurize = (state.timings.featurize ?? 0) + (Date.now() - featurizeStart);
+    if (state.nextPartition < listing.partitions) {
+      await continueAsNew<typeof imagePipeline>(input, state);
+    }
+
+    stage = 'aggregating';
+    const aggregate = await timed('aggregate', () => control.aggregateFeatures({ ...context, partitions: listing.partitions }));
+    stage = 'fitting PCA';
+    const pca = await timed('fitPca', () => control.fitPca({ ...context, k: options.k }));
+    const variance = await timed('checkVariance', () => control.checkVariance(pca));
+    stage = 'projecting';
+    await timed('project', () => control.projectFeatures(context));
+    stage = 'committing';
+    const summary: RunSummary = {
+      workflowId: state.workflowId,
+      runId: state.firstRunId,
+      source: context.source,
+      output: context.output,
+      images: listing.images,
+      featurized: aggregate.rows,
+      failed: aggregate.failed,
+      labels: aggregate.labels,
+      k: pca.k,
+      explainedVariance: variance.explainedVariance,
+      timings: { ...state.timings },
+      featurizeTimings: state.featurizeTimings,
+      startedAt: state.startedAt,
+      finishedAt: new Date().toISOString(),
+    };
+    await timed('commit', () => control.commitResults({ ...context, summary }));
+    stage = 'done';
+    return summary;
+  } catch (err) {
+    // Staging files are useless after a failure; the committed output was never touched.
+    if (!(err instanceof ContinueAsNew)) await CancellationScope.nonCancellable(() => control.discardStaging(context));
+    throw err;
+  }
+}

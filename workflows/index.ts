@@ -1,0 +1,1 @@
+export { imagePipeline, progressQuery } from './imagePipeline.js';
