@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { heartbeat } from '@temporalio/activity';
-import { InputError } from '../lib/config.js';
+import { FEATURE_DIM, InputError } from '../lib/config.js';
 import type { ListImagesInput, ListImagesResult } from '../lib/contract.js';
 import { failingClearly } from '../lib/failures.js';
 import { fileNameMatcher } from '../lib/glob.js';
@@ -55,6 +55,9 @@ export async function listImages(input: ListImagesInput): Promise<ListImagesResu
     if (pending.length > 0) await flush();
     if (images === 0) {
       throw new InputError(`no file matching "${input.glob}" under ${input.source}; check --source and --glob`);
+    }
+    if (input.k > Math.min(FEATURE_DIM, images - 1)) {
+      throw new InputError(`k=${input.k} needs at least ${input.k + 1} images, found ${images} under ${input.source}; lower --k`);
     }
     return { images, partitions, labels: labels.size, bytes };
   });

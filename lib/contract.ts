@@ -35,6 +35,8 @@ export interface RunContext {
 export interface ListImagesInput extends RunContext {
   glob: string;
   partitionSize: number;
+  /** Checked against the number of images found, so an impossible PCA fails before any featurizing. */
+  k: number;
 }
 
 export interface ListImagesResult {

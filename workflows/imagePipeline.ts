@@ -82,8 +82,8 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
 
   try {
     if (!state.listing) {
-      const { glob, partitionSize } = options;
-      state.listing = await timed('list', () => control.listImages({ ...context, glob, partitionSize }));
+      const { glob, partitionSize, k } = options;
+      state.listing = await timed('list', () => control.listImages({ ...context, glob, partitionSize, k }));
       stage = 'featurizing';
     }
     const listing = state.listing;

@@ -94,14 +94,19 @@ test('a missing model file fails with the variable to set', async () => {
   assert.match(reason, /model file .*missing-model\.onnx not found; set ORCHARD_MODEL_PATH/);
 });
 
-test('k larger than the data allows fails clearly and leaves the previous result untouched', async () => {
+test('k larger than the listing allows fails before featurizing and leaves the previous result untouched', async () => {
   const output = path.join(work, 'out-keep');
   await run({ source, output, k: 2 });
   const before = await snapshot(output);
   const reason = await failure({ source, output, k: 50 });
-  assert.match(reason, /k=50/);
-  assert.match(reason, /lower --k/);
+  assert.match(reason, /listImages: k=50 needs at least 51 images, found 9 .*; lower --k/);
   assert.deepEqual(await snapshot(output), before);
+});
+
+test('k larger than the images that decoded fails at the PCA, naming k and the rows', async () => {
+  // 9 files are listed but only 6 decode: k=7 passes the listing check and must fail in fitPca.
+  const reason = await failure({ source, output: path.join(work, 'out-k-rows'), k: 7 });
+  assert.match(reason, /fitPca: PCA k=7 is invalid for 6 rows .*; lower --k/);
 });
 
 async function snapshot(dir: string): Promise<Record<string, string>> {

@@ -1,0 +1,71 @@
+// The featurize and aggregate activities on real files with the real model, run as Temporal would retry them.
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { aggregateFeatures } from '../../activities/aggregateFeatures.js';
+import { featurizePartition } from '../../activities/featurizePartition.js';
+import { listImages } from '../../activities/listImages.js';
+import { loadWorkerConfig, type WorkerConfig } from '../../lib/config.js';
+import type { FeaturizePartitionResult, ListImagesResult, RunContext } from '../../lib/contract.js';
+import { featuresFileUri, featuresPartUri, stagedResult } from '../../lib/layout.js';
+import { queryParquet } from '../../lib/parquet.js';
+import { tempDir } from '../support/environment.js';
+import { copySample, writeBrokenImages } from '../support/images.js';
+
+let work: string;
+let context: RunContext;
+let config: WorkerConfig;
+const activity = new MockActivityEnvironment();
+
+before(async () => {
+  work = await tempDir('featurize');
+  const source = path.join(work, 'photos');
+  await copySample(source, ['apple_red_1', 'eggplant_violet_1'], 5);
+  await writeBrokenImages(path.join(source, 'apple_red_1'));
+  const output = path.join(work, 'out');
+  context = { source, output, staging: path.join(output, '_staging', 'test-run') };
+  config = { ...loadWorkerConfig(), scratchDir: path.join(work, 'scratch'), batchSize: 4 };
+});
+
+after(async () => {
+  await fs.rm(work, { recursive: true, force: true });
+});
+
+test('a retried partition overwrites its own part: the aggregate holds every image exactly once', async () => {
+  const listing: ListImagesResult = await activity.run(listImages, { ...context, glob: '*.jpg', partitionSize: 6, k: 2 });
+  assert.deepEqual(listing, { images: 13, partitions: 3, labels: 2, bytes: listing.bytes });
+  const results: FeaturizePartitionResult[] = [];
+  for (let partition = 0; partition < listing.partitions; partition++) {
+    results.push(await activity.run(featurizePartition, { ...context, partition }, config));
+  }
+  const firstPart = await fs.readFile(featuresPartUri(context.staging, 1));
+  // Temporal retries an activity whose worker died after writing: run partition 1 again.
+  const retried: FeaturizePartitionResult = await activity.run(featurizePartition, { ...context, partition: 1 }, config);
+  assert.deepEqual({ ...retried, timings: {} }, { ...results[1], timings: {} });
+  assert.ok((await fs.readFile(featuresPartUri(context.staging, 1))).equals(firstPart), 'the retry wrote the same bytes');
+
+  const aggregate = await activity.run(aggregateFeatures, { ...context, partitions: listing.partitions }, config);
+  assert.deepEqual(aggregate, { rows: 10, failed: 3, labels: 2 });
+  const [counts] = await queryParquet('SELECT count(*) AS n, count(DISTINCT path) AS paths FROM read_parquet($1)', [featuresFileUri(stagedResult(context.staging))]);
+  assert.deepEqual(counts, { n: 10, paths: 10 });
+  const leftovers = (await fs.readdir(context.staging, { recursive: true })).filter((f) => String(f).includes('.tmp-'));
+  assert.deepEqual(leftovers, []);
+});
+
+test('heartbeats report progress through the partition', async () => {
+  const beats: unknown[] = [];
+  const env = new MockActivityEnvironment();
+  env.on('heartbeat', (details: unknown) => beats.push(details));
+  await env.run(featurizePartition, { ...context, partition: 0 }, { ...config, batchSize: 2 });
+  assert.ok(beats.length >= 2, `got ${beats.length} heartbeats`);
+  assert.deepEqual(beats.at(-1), { done: 6, of: 6 });
+});
+
+test('a cancelled activity stops instead of finishing the partition', async () => {
+  const env = new MockActivityEnvironment();
+  const running = env.run(featurizePartition, { ...context, partition: 0 }, config);
+  env.cancel();
+  await assert.rejects(running);
+});
