@@ -318,8 +318,7 @@ export async function queryParquet(sql: string, params: readonly unknown[] = [])
 export async function previewResults(output: string, limit: number): Promise<Record<string, unknown>[]> {
   assertPositiveInteger(limit, 'limit');
   return queryParquet(
-    `SELECT f.path, f.label, list_transform(f.features[1:3], x -> round(x, 4)) AS features,
-            list_transform(p.pcaFeatures, x -> round(x, 4)) AS pcaFeatures
+    `SELECT f.path, f.label, f.features[1:3] AS features, p.pcaFeatures
        FROM read_parquet($1) f JOIN read_parquet($2) p USING (path) ORDER BY f.path LIMIT ${limit}`,
     [join(output, 'features', '*.parquet'), join(output, 'pca', '*.parquet')],
   );

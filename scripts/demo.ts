@@ -1,13 +1,16 @@
 // `npm run demo`: the whole pipeline on the shared Fruits-360 sample, with a local server and worker unless
 // TEMPORAL_ADDRESS points at running ones; prints where the results are and their first rows.
 import path from 'node:path';
-import { NativeConnection } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { connectClient, pipelineWorkflowId, runPipeline } from '../lib/client.js';
 import { defaultSampleDir, loadWorkerConfig, projectRoot, resolvePipelineInput } from '../lib/config.js';
 import { startDevServer, type DevServer } from '../lib/devServer.js';
 import { previewResults } from '../lib/parquet.js';
 import { createOrchardWorker } from '../workers/orchardWorker.js';
 import { printSummary, progressPrinter, runCommand } from './cli.js';
+
+// The SDK's INFO lines (bundling, worker state) drown the demo's own output.
+Runtime.install({ logger: new DefaultLogger('WARN') });
 
 await runCommand(async () => {
   const config = loadWorkerConfig();
@@ -43,7 +46,15 @@ await runCommand(async () => {
     }
     printSummary(summary);
     console.log('\nfirst 5 rows (features shows its first 3 of 1280 values):');
-    console.table(await previewResults(input.output, 5));
+    const vector = (values: unknown, more: boolean) => `[${(values as number[]).map((v) => v.toFixed(4)).join(', ')}${more ? ', …' : ''}]`;
+    console.table(
+      (await previewResults(input.output, 5)).map((row) => ({
+        path: row.path,
+        label: row.label,
+        features: vector(row.features, true),
+        pcaFeatures: vector(row.pcaFeatures, false),
+      })),
+    );
     console.log(`\nread them with DuckDB: SELECT label, count(*) FROM '${path.join(input.output, 'features', '*.parquet')}' GROUP BY 1`);
   } finally {
     await server?.stop();
