@@ -176,7 +176,7 @@ export class CovarianceAccumulator {
 }
 
 /** Mulberry32: a small seeded PRNG, so the eigen-solver start (and hence its result) is reproducible. */
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

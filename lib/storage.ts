@@ -66,6 +66,19 @@ export function storageFor(uri: string, options: StorageOptions = {}): Storage {
   return isS3Uri(uri) ? new S3Storage(s3ClientFor(options.s3Endpoint)) : localStorage;
 }
 
+/** Fill a temporary file beside `file`, then rename it over `file`: readers see the old or the new content, never half. */
+async function replaceAtomically(file: string, fill: (tmp: string) => Promise<void>): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${randomUUID()}`;
+  try {
+    await fill(tmp);
+    await fs.rename(tmp, file);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+}
+
 /** Local disk. Writes go through a temporary file and a rename so readers never see half a file. */
 class LocalStorage implements Storage {
   async *list(prefix: string): AsyncGenerator<StoredObject> {
@@ -107,28 +120,12 @@ class LocalStorage implements Storage {
   }
 
   async write(uri: string, data: Buffer | string): Promise<void> {
-    await fs.mkdir(path.dirname(uri), { recursive: true });
-    const tmp = `${uri}.tmp-${randomUUID()}`;
-    try {
-      await fs.writeFile(tmp, data);
-      await fs.rename(tmp, uri);
-    } catch (err) {
-      await fs.rm(tmp, { force: true });
-      throw err;
-    }
+    await replaceAtomically(uri, (tmp) => fs.writeFile(tmp, data));
   }
 
   async upload(localFile: string, uri: string): Promise<void> {
     if (path.resolve(localFile) === path.resolve(uri)) return;
-    await fs.mkdir(path.dirname(uri), { recursive: true });
-    const tmp = `${uri}.tmp-${randomUUID()}`;
-    try {
-      await fs.copyFile(localFile, tmp);
-      await fs.rename(tmp, uri);
-    } catch (err) {
-      await fs.rm(tmp, { force: true });
-      throw err;
-    }
+    await replaceAtomically(uri, (tmp) => fs.copyFile(localFile, tmp));
   }
 
   async download(uri: string, localFile: string): Promise<void> {

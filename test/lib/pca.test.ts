@@ -2,18 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EigenvalueDecomposition, Matrix, QrDecomposition } from 'ml-matrix';
 import { PCA } from 'ml-pca';
-import { CovarianceAccumulator, fitPcaFromAccumulator, projectRows, topEigenpairs } from '../../lib/pca.js';
+import { CovarianceAccumulator, fitPcaFromAccumulator, mulberry32, projectRows, topEigenpairs } from '../../lib/pca.js';
 
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+
 
 function gaussian(random: () => number): () => number {
   return () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
@@ -52,7 +43,7 @@ function assertRelClose(actual: ArrayLike<number>, expected: ArrayLike<number>, 
 
 /** count x dim Float32 rows around `offset` with small per-dimension spread. */
 function offsetRows(count: number, dim: number, offset: number, seed: number): Float32Array {
-  const normal = gaussian(seededRandom(seed));
+  const normal = gaussian(mulberry32(seed));
   const rows = new Float32Array(count * dim);
   for (let r = 0; r < count; r++) {
     for (let i = 0; i < dim; i++) rows[r * dim + i] = offset + i + 0.01 * (1 + i / dim) * normal();
@@ -94,7 +85,7 @@ test('CovarianceAccumulator: uneven batches and merges match a two-pass covarian
 test('fitPcaFromAccumulator matches ml-pca on data with a decaying spectrum', () => {
   const count = 600;
   const dim = 96;
-  const normal = gaussian(seededRandom(2));
+  const normal = gaussian(mulberry32(2));
   const rotation = randomRotation(dim, normal);
   const data: number[][] = [];
   for (let r = 0; r < count; r++) {
@@ -136,7 +127,7 @@ test('fitPcaFromAccumulator matches ml-pca on data with a decaying spectrum', ()
 
 test('topEigenpairs converges through tiny eigengaps and is deterministic', () => {
   const dim = 60;
-  const normal = gaussian(seededRandom(3));
+  const normal = gaussian(mulberry32(3));
   const rotation = randomRotation(dim, normal);
   // Near-degenerate pairs inside the top 5 and straddling the k = 5 boundary.
   const spectrum = [10, 10 - 1e-7, 4, 3, 3 - 1e-9, 3 - 2e-9];
