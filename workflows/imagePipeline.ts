@@ -33,6 +33,12 @@ const featurize = proxyActivities<OrchardActivities>({
   retry,
 });
 
+// Cleaning up after a failure must not hold back the failure's report for minutes.
+const cleanup = proxyActivities<OrchardActivities>({
+  startToCloseTimeout: '5 minutes',
+  retry: { ...retry, maximumAttempts: 3 },
+});
+
 export const progressQuery = defineQuery<PipelineProgress>('progress');
 
 /**
@@ -153,7 +159,9 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
     return summary;
   } catch (err) {
     // Staging files are useless after a failure; the committed output was never touched.
-    if (!(err instanceof ContinueAsNew)) await CancellationScope.nonCancellable(() => control.discardStaging(context));
+    if (!(err instanceof ContinueAsNew)) {
+      await CancellationScope.nonCancellable(() => cleanup.discardStaging(context)).catch(() => undefined);
+    }
     throw err;
   }
 }
