@@ -8,7 +8,7 @@ import { errorsPartUri, featuresPartUri, manifestPartUri, type ManifestEntry } f
 import { loadFeatureModel } from '../lib/model.js';
 import { writeErrorParquet, writeVectorParquet } from '../lib/parquet.js';
 import { localTarget, publish, withScratchDir } from '../lib/scratch.js';
-import { storageFor } from '../lib/storage.js';
+import { ObjectNotFound, storageFor } from '../lib/storage.js';
 
 type Decoded = { ok: true; pixels: Float32Array } | { ok: false; error: string };
 
@@ -34,8 +34,9 @@ export async function featurizePartition(input: FeaturizePartitionInput, config:
       try {
         bytes = await source.read(entry.uri);
       } catch (err) {
+        // A file gone since the listing, or unreadable, is this image's problem; anything else may pass: retry.
         const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'ENOENT' && code !== 'EISDIR' && code !== 'EACCES') throw err; // transient: retry the partition
+        if (!(err instanceof ObjectNotFound) && code !== 'EISDIR' && code !== 'EACCES') throw err;
         return { ok: false, error: `cannot read file: ${(err as Error).message}` };
       } finally {
         timings.read += performance.now() - t0;

@@ -29,3 +29,8 @@ export function startBounded<T, R>(items: readonly T[], limit: number, task: (it
   for (const promise of promises) promise.catch(() => undefined);
   return promises;
 }
+
+/** Resolve with `undefined` after `ms` milliseconds. */
+export function delay(ms: number): Promise<undefined> {
+  return new Promise((resolve) => setTimeout(() => resolve(undefined), ms));
+}

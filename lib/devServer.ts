@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { delay } from './concurrency.js';
 import { stateDir, temporalCliPath } from './config.js';
 
 /** A running `temporal server start-dev`. */
@@ -69,8 +70,4 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       clearTimeout(timer);
     },
   };
-}
-
-function delay(ms: number): Promise<undefined> {
-  return new Promise((resolve) => setTimeout(() => resolve(undefined), ms));
 }

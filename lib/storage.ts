@@ -17,6 +17,11 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { InputError } from './config.js';
 
+/** An object or file that is not there (any more); a featurize activity reports it per image. */
+export class ObjectNotFound extends InputError {
+  override name = 'ObjectNotFound';
+}
+
 /** One file or object found by a listing. */
 export interface StoredObject {
   /** Absolute local path or s3://bucket/key. */
@@ -115,8 +120,13 @@ class LocalStorage implements Storage {
     }
   }
 
-  read(uri: string): Promise<Buffer> {
-    return fs.readFile(uri);
+  async read(uri: string): Promise<Buffer> {
+    try {
+      return await fs.readFile(uri);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ObjectNotFound(`${uri} does not exist`);
+      throw err;
+    }
   }
 
   async write(uri: string, data: Buffer | string): Promise<void> {
@@ -165,11 +175,15 @@ export function parseS3Uri(uri: string): { bucket: string; key: string } {
 
 const s3Clients = new Map<string, S3Client>();
 
-/** One S3 client per endpoint and process, configured the AWS way (default credential chain, AWS_REGION). */
+/** One S3 client per endpoint and identity, configured the AWS way (default credential chain, AWS_REGION). */
 export function s3ClientFor(endpoint?: string): S3Client {
   const resolved = endpoint || process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL || '';
-  let client = s3Clients.get(resolved);
+  // Clients cache their credentials: a changed key or profile in the environment needs a new client.
+  const key = [resolved, process.env.AWS_ACCESS_KEY_ID ?? '', process.env.AWS_PROFILE ?? ''].join('|');
+  let client = s3Clients.get(key);
   if (!client) {
+    // Orchard targets Node 20 with a pinned SDK; the SDK's notice about future Node 22 releases is noise in every log.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     client = new S3Client({
       region: process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || 'us-east-1',
       ...(resolved ? { endpoint: resolved, forcePathStyle: true } : {}),
@@ -178,7 +192,7 @@ export function s3ClientFor(endpoint?: string): S3Client {
       responseChecksumValidation: 'WHEN_REQUIRED',
       maxAttempts: 5,
     });
-    s3Clients.set(resolved, client);
+    s3Clients.set(key, client);
   }
   return client;
 }
@@ -191,7 +205,7 @@ function explainS3Error(err: unknown, uri: string): unknown {
       return new InputError(`bucket of ${uri} does not exist; create it or correct the URI`);
     case 'NoSuchKey':
     case 'NotFound':
-      return new InputError(`${uri} does not exist`);
+      return new ObjectNotFound(`${uri} does not exist`);
     case 'AccessDenied':
     case 'InvalidAccessKeyId':
     case 'SignatureDoesNotMatch':
