@@ -47,6 +47,19 @@ export const progressQuery = defineQuery<PipelineProgress>('progress');
  * Long runs continue as new during featurization, so no history grows with the dataset.
  */
 export async function imagePipeline(input: PipelineInput, resumed?: PipelineState): Promise<RunSummary> {
+  // The query handler comes first: a client may ask for progress before the first activity returns.
+  let current = resumed;
+  let stage: Stage = resumed?.listing ? 'featurizing' : 'listing';
+  let partitionsDone = resumed?.nextPartition ?? 0;
+  setHandler(progressQuery, () => ({
+    stage,
+    images: current?.listing?.images ?? 0,
+    featurized: current?.featurized ?? 0,
+    failed: current?.failed ?? 0,
+    partitionsDone,
+    partitions: current?.listing?.partitions ?? 0,
+  }));
+
   const info = workflowInfo();
   const state: PipelineState = resumed ?? {
     options: await control.resolveInput(input),
@@ -59,6 +72,7 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
     timings: {},
     featurizeTimings: {},
   };
+  current = state;
   const options = state.options;
   const context: RunContext = {
     source: options.source,
@@ -66,16 +80,6 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
     staging: `${options.output.replace(/\/+$/, '')}/_staging/${state.firstRunId}`,
     ...(options.s3Endpoint ? { s3Endpoint: options.s3Endpoint } : {}),
   };
-  let stage: Stage = state.listing ? 'featurizing' : 'listing';
-  let partitionsDone = state.nextPartition;
-  setHandler(progressQuery, () => ({
-    stage,
-    images: state.listing?.images ?? 0,
-    featurized: state.featurized,
-    failed: state.failed,
-    partitionsDone,
-    partitions: state.listing?.partitions ?? 0,
-  }));
 
   const timed = async <T>(name: string, step: () => Promise<T>): Promise<T> => {
     const start = Date.now();

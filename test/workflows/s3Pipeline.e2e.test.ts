@@ -1,0 +1,119 @@
+// The pipeline with S3 sources and outputs against a real S3-compatible server (SeaweedFS) on 127.0.0.1,
+// including the server going away in the middle of featurization.
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import { failureReason } from '../../lib/client.js';
+import { delay } from '../../lib/concurrency.js';
+import type { PipelineInput, PipelineProgress, RunSummary } from '../../lib/contract.js';
+import type { S3Server } from '../../lib/s3Server.js';
+import { startTestServer, startTestWorker, tempDir, testWorkerConfig } from '../support/environment.js';
+import { copySample, sampleDir } from '../support/images.js';
+import { fetchResult, imagesBelow, verifyResult } from '../support/results.js';
+import { createBucket, startTestS3Server, uploadDirectory } from '../support/s3.js';
+
+let work: string;
+let s3: S3Server;
+let env: TestWorkflowEnvironment;
+let worker: Worker;
+let running: Promise<void>;
+let sampleUris: string[];
+let subsetDir: string;
+let subsetUris: string[];
+let runs = 0;
+
+before(async () => {
+  work = await tempDir('s3-e2e');
+  s3 = await startTestS3Server(path.join(work, 's3'));
+  await createBucket('fruits');
+  // The layout of the original notebook: photos under sample_data_train/<label>/, results under Results/.
+  sampleUris = (await uploadDirectory(sampleDir, 'fruits', 'sample_data_train')).filter((uri) => uri.endsWith('.jpg'));
+  subsetDir = path.join(work, 'subset');
+  await copySample(subsetDir, ['apple_golden_1', 'cabbage_white_1', 'pear_3'], 20);
+  subsetUris = await uploadDirectory(subsetDir, 'fruits', 'subset');
+  env = await startTestServer();
+  worker = await startTestWorker(env, testWorkerConfig(env, { scratchDir: path.join(work, 'scratch') }));
+  running = worker.run();
+});
+
+after(async () => {
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+  await s3?.stop();
+  await fs.rm(work, { recursive: true, force: true });
+});
+
+function start(input: PipelineInput) {
+  return env.client.workflow.start('imagePipeline', { taskQueue: 'orchard', workflowId: `s3-${++runs}`, args: [input] });
+}
+
+async function runAndVerify(input: PipelineInput, paths: string[]): Promise<void> {
+  const summary = (await (await start(input)).result()) as RunSummary;
+  const local = await fetchResult(input.output, path.join(work, `fetched-${runs}`));
+  await verifyResult(local, summary, { paths, k: input.k ?? 5 });
+}
+
+test('s3 -> s3 on the whole sample, the layout of the original notebook', async () => {
+  assert.equal(sampleUris.length, 900);
+  await runAndVerify({ source: 's3://fruits/sample_data_train', output: 's3://fruits/Results', k: 5, s3Endpoint: s3.endpoint }, sampleUris);
+});
+
+test('local -> s3', async () => {
+  await runAndVerify({ source: subsetDir, output: 's3://fruits/from-local', k: 5 }, await imagesBelow(subsetDir));
+});
+
+test('s3 -> local', async () => {
+  await runAndVerify({ source: 's3://fruits/subset', output: path.join(work, 'to-local'), k: 5 }, subsetUris);
+});
+
+test('the S3 server stops for a few seconds during featurization: the run completes with every image exactly once', async () => {
+  const output = 's3://fruits/Results-after-outage';
+  const handle = await start({ source: 's3://fruits/sample_data_train', output, k: 5, partitionSize: 32 });
+  for (;;) {
+    const progress = await handle.query<PipelineProgress>('progress');
+    if (progress.partitionsDone >= 2) break;
+    await delay(100);
+  }
+  await s3.stop();
+  await delay(5_000);
+  await s3.start();
+  const summary = (await handle.result()) as RunSummary;
+  assert.equal(summary.failed, 0);
+  const local = await fetchResult(output, path.join(work, 'fetched-outage'));
+  await verifyResult(local, summary, { paths: sampleUris, k: 5 });
+});
+
+async function failure(input: PipelineInput): Promise<string> {
+  const err = await (await start(input)).result().then(
+    () => assert.fail('the run should have failed'),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof WorkflowFailedError, String(err));
+  return failureReason(err);
+}
+
+test('a missing bucket, an empty prefix and refused credentials fail clearly', async () => {
+  assert.match(
+    await failure({ source: 's3://no-such-bucket/photos', output: path.join(work, 'never') }),
+    /listImages: bucket of s3:\/\/no-such-bucket\/photos does not exist; create it or correct the URI/,
+  );
+  assert.match(
+    await failure({ source: 's3://fruits/no-such-prefix', output: path.join(work, 'never') }),
+    /no file matching "\*\.jpg" under s3:\/\/fruits\/no-such-prefix; check --source and --glob/,
+  );
+  const saved = process.env.AWS_ACCESS_KEY_ID;
+  process.env.AWS_ACCESS_KEY_ID = 'intruder';
+  try {
+    assert.match(
+      await failure({ source: 's3://fruits/subset', output: path.join(work, 'never') }),
+      /access to s3:\/\/fruits\/subset was refused \(\w+\); check AWS_ACCESS_KEY_ID/,
+    );
+  } finally {
+    process.env.AWS_ACCESS_KEY_ID = saved;
+  }
+});
