@@ -1,35 +1,23 @@
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { startS3Server, type S3Server } from '../../lib/s3Server.js';
 import { s3ClientFor } from '../../lib/storage.js';
 import { startBounded } from '../../lib/concurrency.js';
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
+import { findFreePortBase } from '../../lib/ports.js';
 
 /** A real S3-compatible server for one test file, on free ports, with the AWS_* environment pointing at it. */
 export async function startTestS3Server(dataDir: string): Promise<S3Server> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 9_000);
-    const ports = [...Array(7).keys()].flatMap((i) => [base + i, base + 10_000 + i]);
-    if (!(await Promise.all(ports.map(portFree))).every(Boolean)) continue;
-    const server = await startS3Server({ port: base, dataDir });
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL_S3: server.endpoint,
-      AWS_ACCESS_KEY_ID: server.accessKey,
-      AWS_SECRET_ACCESS_KEY: server.secretKey,
-      AWS_REGION: 'us-east-1',
-    });
-    return server;
-  }
-  throw new Error('no free ports for the S3 test server');
+  // The server listens on base..base+6 and, for gRPC, 10,000 above each.
+  const base = await findFreePortBase([...Array(7).keys()].flatMap((i) => [i, 10_000 + i]));
+  const server = await startS3Server({ port: base, dataDir });
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL_S3: server.endpoint,
+    AWS_ACCESS_KEY_ID: server.accessKey,
+    AWS_SECRET_ACCESS_KEY: server.secretKey,
+    AWS_REGION: 'us-east-1',
+  });
+  return server;
 }
 
 /** Create a bucket on the test server. */

@@ -1,0 +1,196 @@
+// One measured run of the real pipeline: a Temporal dev server, N worker processes, the workflow through the client.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Client } from '@temporalio/client';
+import { connectClient, runPipeline } from '../lib/client.js';
+import { projectRoot, stateDir } from '../lib/config.js';
+import type { RunSummary } from '../lib/contract.js';
+import { startDevServer, type DevServer } from '../lib/devServer.js';
+import { findFreePortBase } from '../lib/ports.js';
+
+/** Where `npm run bench:make-dataset` writes the 10,000-image set by default. */
+export const generatedDatasetDir = path.join(stateDir, 'datasets', 'fruits-10k');
+
+export interface PipelineRunOptions {
+  source: string;
+  workers: number;
+  /** Extra environment for every worker process (ORCHARD_* tuning). */
+  workerEnv?: Record<string, string>;
+  partitionSize?: number;
+  maxConcurrentPartitions?: number;
+  label: string;
+}
+
+export interface PipelineRunFigures {
+  label: string;
+  images: number;
+  workers: number;
+  wallSeconds: number;
+  imagesPerSecond: number;
+  /** Workflow wall time per stage, seconds. */
+  stages: Record<string, number>;
+  /** Time inside featurize activities summed over partitions, seconds (overlapping work adds up). */
+  featurizeSums: Record<string, number>;
+  /** Share of the workflow's wall time in which no activity was running: scheduling, workflow tasks, gaps. */
+  orchestrationOverhead: number;
+  /** Share of worker activity slots idle during featurization. */
+  featurizeSlotIdle: number;
+  peakRssMiB: Record<string, number>;
+}
+
+async function peakRssMiB(pid: number | undefined): Promise<number> {
+  if (!pid) return NaN;
+  const status = await fs.readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const match = /VmHWM:\s+(\d+) kB/.exec(status);
+  return match ? Math.round(Number(match[1]) / 1024) : NaN;
+}
+
+/** Activity busy intervals of a workflow run, from its history (milliseconds since epoch). */
+async function activityIntervals(client: Client, workflowId: string, runId: string) {
+  const intervals: { type: string; start: number; end: number }[] = [];
+  let next: string | undefined = runId;
+  let first = Infinity;
+  let last = 0;
+  while (next) {
+    const history = await client.workflow.getHandle(workflowId, next).fetchHistory();
+    const started = new Map<string, { type: string; start: number }>();
+    const scheduled = new Map<string, string>();
+    const time = (t: unknown) => {
+      const ts = t as { seconds?: { toNumber(): number } | number; nanos?: number };
+      const seconds = typeof ts.seconds === 'number' ? ts.seconds : (ts.seconds?.toNumber() ?? 0);
+      return seconds * 1000 + (ts.nanos ?? 0) / 1e6;
+    };
+    next = undefined;
+    for (const event of history.events ?? []) {
+      const at = time(event.eventTime);
+      first = Math.min(first, at);
+      last = Math.max(last, at);
+      const id = String(event.eventId);
+      if (event.activityTaskScheduledEventAttributes) scheduled.set(id, event.activityTaskScheduledEventAttributes.activityType?.name ?? '');
+      if (event.activityTaskStartedEventAttributes) {
+        started.set(id, { type: scheduled.get(String(event.activityTaskStartedEventAttributes.scheduledEventId)) ?? '', start: at });
+      }
+      const done = event.activityTaskCompletedEventAttributes ?? event.activityTaskFailedEventAttributes ?? event.activityTaskTimedOutEventAttributes;
+      if (done) {
+        const begin = started.get(String(done.startedEventId));
+        if (begin) intervals.push({ ...begin, end: at });
+      }
+      next = event.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? next;
+    }
+  }
+  return { intervals, first, last };
+}
+
+function unionLength(intervals: { start: number; end: number }[]): number {
+  const sorted = [...intervals].sort((a, b) => a.start - b.start);
+  let total = 0;
+  let from = -Infinity;
+  let to = -Infinity;
+  for (const { start, end } of sorted) {
+    if (start > to) {
+      total += to - from > 0 ? to - from : 0;
+      from = start;
+      to = end;
+    } else to = Math.max(to, end);
+  }
+  return total + (to - from > 0 ? to - from : 0);
+}
+
+/** Run the pipeline once on a fresh server and workers, and measure it. */
+export async function measurePipelineRun(options: PipelineRunOptions): Promise<PipelineRunFigures> {
+  const base = await findFreePortBase([0, 1000]);
+  const benchDir = path.join(stateDir, 'bench');
+  await fs.mkdir(benchDir, { recursive: true });
+  const dbFile = path.join(benchDir, `temporal-${base}.db`);
+  const output = path.join(benchDir, `out-${options.label}`);
+  let server: DevServer | undefined;
+  const workers: ChildProcess[] = [];
+  try {
+    server = await startDevServer({ port: base, uiPort: base + 1000, dbFile });
+    const taskQueue = `bench-${base}`;
+    for (let i = 0; i < options.workers; i++) {
+      const worker = spawn(process.execPath, [path.join(projectRoot, 'dist', 'workers', 'worker.js')], {
+        env: { ...process.env, TEMPORAL_ADDRESS: server.address, ORCHARD_TASK_QUEUE: taskQueue, ...options.workerEnv },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      workers.push(worker);
+    }
+    // Start timing once every worker polls: bundling the workflow code at start-up is not pipeline time.
+    await Promise.all(
+      workers.map(
+        (worker) =>
+          new Promise<void>((resolve, reject) => {
+            worker.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('orchard worker:') && resolve());
+            worker.once('exit', (code) => reject(new Error(`worker exited with code ${code} before it started`)));
+          }),
+      ),
+    );
+    const client = await connectClient(server.address);
+    const input = {
+      source: options.source,
+      output,
+      ...(options.partitionSize ? { partitionSize: options.partitionSize } : {}),
+      ...(options.maxConcurrentPartitions ? { maxConcurrentPartitions: options.maxConcurrentPartitions } : {}),
+    };
+    const workflowId = `bench-${options.label}-${base}`;
+    const started = performance.now();
+    const summary: RunSummary = await runPipeline(client, input, {
+      taskQueue,
+      workflowId,
+      onProgress: (line) => process.stderr.write(`  ${line}\n`),
+      intervalMs: 5000,
+    });
+    const wallSeconds = (performance.now() - started) / 1000;
+    const { intervals, first, last } = await activityIntervals(client, workflowId, summary.runId);
+    const featurize = intervals.filter((i) => i.type === 'featurizePartition');
+    const featurizeWall = Math.max(...featurize.map((i) => i.end)) - Math.min(...featurize.map((i) => i.start));
+    const slots = options.workers * Number(options.workerEnv?.ORCHARD_MAX_CONCURRENT_ACTIVITIES ?? os.availableParallelism());
+    const busy = featurize.reduce((sum, i) => sum + (i.end - i.start), 0);
+    const peakRssMiBs: Record<string, number> = { server: await peakRssMiB(server.process.pid), client: await peakRssMiB(process.pid) };
+    for (const [i, worker] of workers.entries()) peakRssMiBs[`worker${i + 1}`] = await peakRssMiB(worker.pid);
+    await client.connection.close();
+    const seconds = (record: Record<string, number>) => Object.fromEntries(Object.entries(record).map(([k, v]) => [k, v / 1000]));
+    return {
+      label: options.label,
+      images: summary.featurized + summary.failed,
+      workers: options.workers,
+      wallSeconds,
+      imagesPerSecond: (summary.featurized + summary.failed) / wallSeconds,
+      stages: seconds(summary.timings),
+      featurizeSums: seconds(summary.featurizeTimings),
+      orchestrationOverhead: 1 - unionLength(intervals) / (last - first),
+      featurizeSlotIdle: 1 - busy / (slots * featurizeWall),
+      peakRssMiB: peakRssMiBs,
+    };
+  } finally {
+    for (const worker of workers) worker.kill('SIGINT');
+    await Promise.all(workers.map((w) => new Promise((resolve) => (w.exitCode !== null ? resolve(null) : w.once('exit', resolve)))));
+    await server?.stop();
+    await fs.rm(output, { recursive: true, force: true });
+    await fs.rm(dbFile, { force: true });
+  }
+}
+
+/** The best images/s of the ceiling benchmark, if it has been run. */
+export async function ceilingImagesPerSecond(): Promise<number | undefined> {
+  const file = path.join(projectRoot, 'bench', 'results', 'ceiling.json');
+  const saved = JSON.parse(await fs.readFile(file, 'utf8').catch(() => 'null')) as { figures: { best: { imagesPerSecond: number } } } | null;
+  return saved?.figures.best.imagesPerSecond;
+}
+
+/** Flatten a run's figures into one table row. */
+export function tableRow(run: PipelineRunFigures, ceiling: number | undefined) {
+  return {
+    run: run.label,
+    images: run.images,
+    workers: run.workers,
+    'wall s': run.wallSeconds,
+    'images/s': run.imagesPerSecond,
+    'x ceiling': ceiling ? run.imagesPerSecond / ceiling : NaN,
+    'overhead %': run.orchestrationOverhead * 100,
+    'idle slots %': run.featurizeSlotIdle * 100,
+    'peak RSS MiB': Object.entries(run.peakRssMiB).map(([k, v]) => `${k}=${v}`).join(' '),
+  };
+}
