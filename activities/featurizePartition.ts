@@ -3,14 +3,14 @@ import { FEATURE_DIM, type WorkerConfig } from '../lib/config.js';
 import type { FeaturizePartitionInput, FeaturizePartitionResult } from '../lib/contract.js';
 import { startBounded } from '../lib/concurrency.js';
 import { failingClearly } from '../lib/failures.js';
-import { decodeImage, PIXELS_PER_IMAGE } from '../lib/images.js';
+import { decodeImage, PIXELS_PER_IMAGE, scalePixels } from '../lib/images.js';
 import { errorsPartUri, featuresPartUri, manifestPartUri, type ManifestEntry } from '../lib/layout.js';
 import { loadFeatureModel } from '../lib/model.js';
 import { writeErrorParquet, writeVectorParquet } from '../lib/parquet.js';
 import { localTarget, publish, withScratchDir } from '../lib/scratch.js';
 import { ObjectNotFound, storageFor } from '../lib/storage.js';
 
-type Decoded = { ok: true; pixels: Float32Array } | { ok: false; error: string };
+type Decoded = { ok: true; rgb: Buffer } | { ok: false; error: string };
 
 /**
  * Featurize one partition of the manifest: read, decode and embed its images, and write one Parquet part with
@@ -42,10 +42,8 @@ export async function featurizePartition(input: FeaturizePartitionInput, config:
         timings.read += performance.now() - t0;
       }
       const t1 = performance.now();
-      const pixels = new Float32Array(PIXELS_PER_IMAGE);
       try {
-        await decodeImage(bytes, pixels, 0);
-        return { ok: true, pixels };
+        return { ok: true, rgb: await decodeImage(bytes) };
       } catch (err) {
         return { ok: false, error: `not a readable image: ${(err as Error).message}` };
       } finally {
@@ -83,7 +81,7 @@ export async function featurizePartition(input: FeaturizePartitionInput, config:
         errors.push({ path: entries[i].uri, error: result.error });
         continue;
       }
-      batch.set(result.pixels, batchEntries.length * PIXELS_PER_IMAGE);
+      scalePixels(result.rgb, batch, batchEntries.length * PIXELS_PER_IMAGE);
       batchEntries.push(entries[i]);
       if (batchEntries.length === config.batchSize) await embedBatch();
     }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBounded } from '../lib/concurrency.js';
 import { defaultModelPath, defaultSampleDir } from '../lib/config.js';
-import { configureSharp, decodeImage, PIXELS_PER_IMAGE } from '../lib/images.js';
+import { configureSharp, decodeImage, PIXELS_PER_IMAGE, scalePixels } from '../lib/images.js';
 import { loadFeatureModel } from '../lib/model.js';
 import { printTable, saveResults } from './report.js';
 
@@ -34,10 +34,9 @@ async function embedFiles(files: string[], layout: Layout): Promise<ChildResult>
   const started = performance.now();
   const decoded = startBounded(files, layout.decodeAhead, async (file) => {
     const t0 = performance.now();
-    const pixels = new Float32Array(PIXELS_PER_IMAGE);
-    await decodeImage(await fs.readFile(file), pixels, 0);
+    const rgb = await decodeImage(await fs.readFile(file));
     decodeSeconds += (performance.now() - t0) / 1000;
-    return pixels;
+    return rgb;
   });
   const batch = new Float32Array(PIXELS_PER_IMAGE * layout.batch);
   let filled = 0;
@@ -47,8 +46,8 @@ async function embedFiles(files: string[], layout: Layout): Promise<ChildResult>
     inferSeconds += (performance.now() - t0) / 1000;
     filled = 0;
   };
-  for (const pixels of decoded) {
-    batch.set(await pixels, filled * PIXELS_PER_IMAGE);
+  for (const rgb of decoded) {
+    scalePixels(await rgb, batch, filled * PIXELS_PER_IMAGE);
     if (++filled === layout.batch) await embed();
   }
   if (filled > 0) await embed();

@@ -13,11 +13,10 @@ export function configureSharp(concurrency: number): void {
 }
 
 /**
- * Decode an image and write it into `out` at `offset` as 224x224 RGB scaled to [-1, 1], the way Keras
- * `load_img(target_size=(224, 224))` plus `preprocess_input` prepares it: aspect ratio not kept, alpha dropped.
- * Throws with sharp's reason when the bytes are not a readable image.
+ * Decode an image to 224x224 RGB bytes the way Keras `load_img(target_size=(224, 224))` prepares it: aspect ratio not
+ * kept, alpha dropped, sRGB. Throws with sharp's reason when the bytes are not a readable image.
  */
-export async function decodeImage(bytes: Buffer, out: Float32Array, offset: number): Promise<void> {
+export async function decodeImage(bytes: Buffer): Promise<Buffer> {
   if (bytes.length === 0) throw new Error('empty file (0 bytes)');
   const { data, info } = await sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' })
     .toColourspace('srgb')
@@ -28,5 +27,10 @@ export async function decodeImage(bytes: Buffer, out: Float32Array, offset: numb
   if (info.channels !== 3 || data.length !== PIXELS_PER_IMAGE) {
     throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}, expected ${IMAGE_SIZE}x${IMAGE_SIZE}x3`);
   }
-  for (let i = 0; i < PIXELS_PER_IMAGE; i++) out[offset + i] = data[i] / 127.5 - 1;
+  return data;
+}
+
+/** Write decoded RGB bytes into the model input at `offset`, scaled to [-1, 1] like Keras `preprocess_input`. */
+export function scalePixels(rgb: Uint8Array, out: Float32Array, offset: number): void {
+  for (let i = 0; i < PIXELS_PER_IMAGE; i++) out[offset + i] = rgb[i] / 127.5 - 1;
 }

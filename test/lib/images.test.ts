@@ -3,12 +3,12 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { decodeImage, PIXELS_PER_IMAGE } from '../../lib/images.js';
+import { decodeImage, PIXELS_PER_IMAGE, scalePixels } from '../../lib/images.js';
 import { sampleDir } from '../support/images.js';
 
 async function decoded(bytes: Buffer): Promise<Float32Array> {
   const out = new Float32Array(PIXELS_PER_IMAGE);
-  await decodeImage(bytes, out, 0);
+  scalePixels(await decodeImage(bytes), out, 0);
   return out;
 }
 

@@ -1,0 +1,39 @@
+// `npm run bench:levers [-- <dataset dir>]`: the pipeline end to end with one setting changed at a time from the
+// defaults, to see which levers matter on this machine.
+import { defaultSampleDir } from '../lib/config.js';
+import { ceilingImagesPerSecond, measurePipelineRun, tableRow, type PipelineRunFigures } from './pipelineRun.js';
+import { printTable, saveResults } from './report.js';
+
+interface Lever {
+  label: string;
+  workerEnv?: Record<string, string>;
+  partitionSize?: number;
+  maxConcurrentPartitions?: number;
+}
+
+const levers: Lever[] = [
+  { label: 'defaults' },
+  { label: '1 activity x 2 ort threads', workerEnv: { ORCHARD_MAX_CONCURRENT_ACTIVITIES: '1', ORCHARD_INFERENCE_THREADS: '2' } },
+  { label: '1 activity x 1 ort thread', workerEnv: { ORCHARD_MAX_CONCURRENT_ACTIVITIES: '1' } },
+  { label: '3 activities', workerEnv: { ORCHARD_MAX_CONCURRENT_ACTIVITIES: '3' } },
+  { label: 'batch 8', workerEnv: { ORCHARD_BATCH_SIZE: '8' } },
+  { label: 'batch 32', workerEnv: { ORCHARD_BATCH_SIZE: '32' } },
+  { label: 'partition 32', partitionSize: 32 },
+  { label: 'partition 128', partitionSize: 128 },
+  { label: 'read-ahead 2', workerEnv: { ORCHARD_READ_CONCURRENCY: '2' } },
+  { label: 'read-ahead 16', workerEnv: { ORCHARD_READ_CONCURRENCY: '16' } },
+  { label: 'sharp threads 2', workerEnv: { ORCHARD_SHARP_CONCURRENCY: '2' } },
+  { label: 'libuv pool 2', workerEnv: { UV_THREADPOOL_SIZE: '2' } },
+  { label: 'libuv pool 8', workerEnv: { UV_THREADPOOL_SIZE: '8' } },
+];
+
+const dataset = process.argv[2] || process.env.ORCHARD_SAMPLE_DIR || defaultSampleDir;
+const ceiling = await ceilingImagesPerSecond();
+const runs: (PipelineRunFigures & { lever: Lever })[] = [];
+for (const lever of levers) {
+  console.error(`lever: ${lever.label}`);
+  const run = await measurePipelineRun({ source: dataset, workers: 1, ...lever, label: lever.label.replace(/\W+/g, '-') });
+  runs.push({ ...run, label: lever.label, lever });
+}
+printTable(`levers, one at a time from the defaults, on ${dataset}`, runs.map((run) => tableRow(run, ceiling)));
+await saveResults('levers', { dataset, ceilingImagesPerSecond: ceiling, runs });
