@@ -32,7 +32,7 @@ export interface DatasetOptions {
   seed: number;
   /** sharp pipelines in flight at once. */
   inFlight?: number;
-  onProgress?: (done: number, total: number) => void;
+  onProgress?: (done: number, total: number, seconds: number) => void;
 }
 
 export interface Spread {
@@ -71,13 +71,15 @@ interface Augmentation {
 /** Generate `count` augmented JPEGs from the sample's class folders into `out/<class>/`, skipping files already there; writes MANIFEST.json last. */
 export async function generateDataset(options: DatasetOptions): Promise<DatasetSummary> {
   const started = performance.now();
-  const { out, count, seed } = options;
+  const { count, seed } = options;
+  const out = path.resolve(options.out);
   const source = path.resolve(options.source);
   const classes = await listClasses(source);
   if (count < classes.length) throw new InputError(`--count must be at least ${classes.length}, one image per class of ${source}`);
-  const jobs = planJobs(classes, count, seed, path.resolve(out));
-  const existing = await existingFiles(path.resolve(out), classes.map((c) => c.name));
-  const unexpected = [...existing].filter((file) => !jobs.some((job) => job.file === file));
+  const jobs = planJobs(classes, count, seed, out);
+  const existing = await existingFiles(out, classes.map((c) => c.name));
+  const planned = new Set(jobs.map((job) => job.file));
+  const unexpected = [...existing].filter((file) => !planned.has(file));
   if (unexpected.length > 0) {
     throw new InputError(
       `${out} holds ${unexpected.length} .jpg files that are not part of this dataset (e.g. ${path.relative(out, unexpected[0])}), ` +
@@ -90,10 +92,11 @@ export async function generateDataset(options: DatasetOptions): Promise<DatasetS
   let written = 0;
   const results = await Promise.all(
     startBounded(jobs, options.inFlight ?? 4, async (job) => {
-      const result = existing.has(job.file) ? await describeJpeg(job.file) : await writeAugmented(job, seed);
-      if (!existing.has(job.file)) written++;
+      const alreadyThere = existing.has(job.file);
+      const result = alreadyThere ? await describeJpeg(job.file) : await writeAugmented(job, seed);
+      if (!alreadyThere) written++;
       done++;
-      if (done % progressEvery === 0) options.onProgress?.(done, jobs.length);
+      if (done % progressEvery === 0) options.onProgress?.(done, jobs.length, (performance.now() - started) / 1000);
       return result;
     }),
   );
@@ -272,7 +275,7 @@ export function parseMakeDatasetArgs(argv: string[]): DatasetOptions {
       options: { out: { type: 'string' }, count: { type: 'string' }, source: { type: 'string' }, seed: { type: 'string' } },
     }));
   } catch (err) {
-    throw new InputError(`${(err as Error).message}; ${usage}`);
+    throw new InputError(`${(err as Error).message.replace(/\s*\n\s*/g, ' ')}; ${usage}`);
   }
   const wholeNumber = (name: string, raw: string | undefined, fallback: number) => {
     if (raw === undefined) return fallback;
@@ -296,7 +299,7 @@ async function main(): Promise<void> {
     console.log(`making ${options.count} images from ${options.source} into ${options.out} (seed ${options.seed})`);
     const summary = await generateDataset({
       ...options,
-      onProgress: (done, total) => console.log(`  ${done}/${total} images, ${((performance.now() - started) / 1000).toFixed(1)} s`),
+      onProgress: (done, total, seconds) => console.log(`  ${done}/${total} images, ${seconds.toFixed(1)} s`),
     });
     const size = (s: Spread) => `${s.min}/${s.median}/${s.max}`;
     console.log(
@@ -312,5 +315,4 @@ async function main(): Promise<void> {
   }
 }
 
-const started = performance.now();
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

@@ -1,14 +1,18 @@
-// A minimal ONNX ModelProto encoder: just enough protobuf to describe small float32 graphs (no weights), so a kernel
+// A minimal ONNX ModelProto encoder: just enough protobuf to describe small graphs without weights, so a kernel
 // such as a Gram matrix product can run on onnxruntime's MLAS without shipping a .onnx file or a protobuf library.
 // Field numbers are those of onnx/onnx.proto.
 
-/** A float32 graph input or output; a string dimension is symbolic (e.g. the batch size). */
+/** ONNX TensorProto.DataType codes of the element types these graphs use. */
+export const ELEMENT_TYPE = { float32: 1, float64: 11 } as const;
+
+/** A graph input or output; a string dimension is symbolic (e.g. the batch size). */
 export interface OnnxTensor {
   name: string;
+  type: keyof typeof ELEMENT_TYPE;
   shape: (number | string)[];
 }
 
-/** One operator node; attributes are INT attributes only. */
+/** One operator node; attributes are non-negative INT attributes only. */
 export interface OnnxNode {
   opType: string;
   inputs: string[];
@@ -16,7 +20,7 @@ export interface OnnxNode {
   attributes?: Record<string, number>;
 }
 
-/** A weightless float32 graph. */
+/** A graph without initializers (weights). */
 export interface OnnxGraph {
   name: string;
   nodes: OnnxNode[];
@@ -25,7 +29,6 @@ export interface OnnxGraph {
 }
 
 const IR_VERSION = 8;
-const ELEM_FLOAT = 1;
 const ATTRIBUTE_INT = 2;
 const WIRE_VARINT = 0;
 const WIRE_BYTES = 2;
@@ -80,7 +83,7 @@ class ProtoWriter {
 function valueInfo(w: ProtoWriter, tensor: OnnxTensor): void {
   w.string(1, tensor.name).message(2, (type) =>
     type.message(1, (tensorType) =>
-      tensorType.int(1, ELEM_FLOAT).message(2, (shape) => {
+      tensorType.int(1, ELEMENT_TYPE[tensor.type]).message(2, (shape) => {
         for (const dim of tensor.shape) shape.message(1, (d) => (typeof dim === 'number' ? d.int(1, dim) : d.string(2, dim)));
       }),
     ),
