@@ -17,7 +17,7 @@ export async function fitPca(input: FitPcaInput, config: WorkerConfig): Promise<
       const features = await localCopy(staging, featuresFileUri(result), scratch);
       const accumulator = new CovarianceAccumulator(FEATURE_DIM);
       for await (const batch of readVectorParquet([features], 'features')) {
-        accumulator.addRows(batch.vectors, batch.paths.length);
+        await accumulator.addRowsFast(batch.vectors, batch.paths.length);
         heartbeat({ rows: accumulator.count });
       }
       let model;

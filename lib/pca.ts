@@ -20,8 +20,9 @@ const CHUNK_ROWS = 128;
 const X_BLOCK = 3;
 const Y_BLOCK = 4;
 
-// Below this many rows per batch addRowsFast uses the JS kernel (measured crossover, see bench/pca.ts).
-const FAST_MIN_ROWS = 32;
+// Below this many rows addRowsFast uses the JS kernel: at dim 1280 an ORT call has a ~1.5 ms floor (mostly folding
+// its dim^2 outputs into #m2), which the JS kernel beats only under ~5 rows (bench/pca.ts, "Small batches").
+const FAST_MIN_ROWS = 8;
 
 const roundUp = (n: number, multiple: number) => Math.ceil(n / multiple) * multiple;
 
@@ -119,8 +120,9 @@ export class CovarianceAccumulator {
   }
 
   /**
-   * Like addRows, but the batch co-moment is one onnxruntime GEMM (lib/gram.ts): ~30x faster at dim 1280 with float32
-   * (the default), ~15x with float64. Batches under FAST_MIN_ROWS rows take the JS kernel, which is cheaper there.
+   * Like addRows, but the batch co-moment is an onnxruntime GEMM (lib/gram.ts): at dim 1280 and 8192 rows, 28x faster
+   * with float32 (the default), 16x with float64. Await it before reading or merging; after a rejection, discard the
+   * accumulator (a run can fail after an earlier run of the same batch was added).
    */
   async addRowsFast(rows: Float32Array | Float64Array, count: number, options: GramOptions = {}): Promise<void> {
     if (count < FAST_MIN_ROWS) return this.addRows(rows, count);
