@@ -13,9 +13,10 @@ interface Lever {
 
 const levers: Lever[] = [
   { label: 'defaults' },
-  { label: '1 activity x 2 ort threads', workerEnv: { ORCHARD_MAX_CONCURRENT_ACTIVITIES: '1', ORCHARD_INFERENCE_THREADS: '2' } },
-  { label: '1 activity x 1 ort thread', workerEnv: { ORCHARD_MAX_CONCURRENT_ACTIVITIES: '1' } },
-  { label: '3 activities', workerEnv: { ORCHARD_MAX_CONCURRENT_ACTIVITIES: '3' } },
+  { label: '1 process x 2 ort threads', workerEnv: { ORCHARD_WORKER_PROCESSES: '1', ORCHARD_INFERENCE_THREADS: '2' } },
+  { label: '1 process x 1 ort thread', workerEnv: { ORCHARD_WORKER_PROCESSES: '1' } },
+  { label: '1 activity per process', workerEnv: { ORCHARD_MAX_CONCURRENT_ACTIVITIES: '1' } },
+  { label: '3 activities per process', workerEnv: { ORCHARD_MAX_CONCURRENT_ACTIVITIES: '3' } },
   { label: 'batch 8', workerEnv: { ORCHARD_BATCH_SIZE: '8' } },
   { label: 'batch 32', workerEnv: { ORCHARD_BATCH_SIZE: '32' } },
   { label: 'partition 32', partitionSize: 32 },
@@ -28,11 +29,11 @@ const levers: Lever[] = [
 ];
 
 const dataset = process.argv[2] || process.env.ORCHARD_SAMPLE_DIR || defaultSampleDir;
-const ceiling = await ceilingImagesPerSecond();
+const ceiling = await ceilingImagesPerSecond(dataset);
 const runs: (PipelineRunFigures & { lever: Lever })[] = [];
 for (const lever of levers) {
   console.error(`lever: ${lever.label}`);
-  const run = await measurePipelineRun({ source: dataset, workers: 1, ...lever, label: lever.label.replace(/\W+/g, '-') });
+  const run = await measurePipelineRun({ source: dataset, ...lever, label: lever.label.replace(/\W+/g, '-') });
   runs.push({ ...run, label: lever.label, lever });
 }
 printTable(`levers, one at a time from the defaults, on ${dataset}`, runs.map((run) => tableRow(run, ceiling)));

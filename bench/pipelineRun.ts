@@ -1,21 +1,21 @@
 // One measured run of the real pipeline: a Temporal dev server, N worker processes, the workflow through the client.
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { connectClient, runPipeline } from '../lib/client.js';
-import { projectRoot, stateDir } from '../lib/config.js';
+import { loadWorkerConfig, projectRoot, stateDir } from '../lib/config.js';
 import type { RunSummary } from '../lib/contract.js';
 import { startDevServer, type DevServer } from '../lib/devServer.js';
 import { findFreePortBase } from '../lib/ports.js';
+import { startWorkerPool, type WorkerPool } from '../workers/workerPool.js';
 
 /** Where `npm run bench:make-dataset` writes the 10,000-image set by default. */
 export const generatedDatasetDir = path.join(stateDir, 'datasets', 'fruits-10k');
 
 export interface PipelineRunOptions {
   source: string;
-  workers: number;
+  /** Worker processes; default: what `npm run worker` starts (ORCHARD_WORKER_PROCESSES, one per core). */
+  workers?: number;
   /** Extra environment for every worker process (ORCHARD_* tuning). */
   workerEnv?: Record<string, string>;
   partitionSize?: number;
@@ -106,27 +106,15 @@ export async function measurePipelineRun(options: PipelineRunOptions): Promise<P
   const dbFile = path.join(benchDir, `temporal-${base}.db`);
   const output = path.join(benchDir, `out-${options.label}`);
   let server: DevServer | undefined;
-  const workers: ChildProcess[] = [];
+  let pool: WorkerPool | undefined;
+  const workerConfig = loadWorkerConfig({ ...process.env, ...options.workerEnv });
+  const workerCount = options.workers ?? workerConfig.processes;
   try {
     server = await startDevServer({ port: base, uiPort: base + 1000, dbFile });
     const taskQueue = `bench-${base}`;
-    for (let i = 0; i < options.workers; i++) {
-      const worker = spawn(process.execPath, [path.join(projectRoot, 'dist', 'workers', 'worker.js')], {
-        env: { ...process.env, TEMPORAL_ADDRESS: server.address, ORCHARD_TASK_QUEUE: taskQueue, ...options.workerEnv },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      workers.push(worker);
-    }
+    pool = startWorkerPool(workerCount, { TEMPORAL_ADDRESS: server.address, ORCHARD_TASK_QUEUE: taskQueue, ...options.workerEnv });
     // Start timing once every worker polls: bundling the workflow code at start-up is not pipeline time.
-    await Promise.all(
-      workers.map(
-        (worker) =>
-          new Promise<void>((resolve, reject) => {
-            worker.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('orchard worker:') && resolve());
-            worker.once('exit', (code) => reject(new Error(`worker exited with code ${code} before it started`)));
-          }),
-      ),
-    );
+    await pool.ready;
     const client = await connectClient(server.address);
     const input = {
       source: options.source,
@@ -146,16 +134,16 @@ export async function measurePipelineRun(options: PipelineRunOptions): Promise<P
     const { intervals, first, last } = await activityIntervals(client, workflowId, summary.runId);
     const featurize = intervals.filter((i) => i.type === 'featurizePartition');
     const featurizeWall = Math.max(...featurize.map((i) => i.end)) - Math.min(...featurize.map((i) => i.start));
-    const slots = options.workers * Number(options.workerEnv?.ORCHARD_MAX_CONCURRENT_ACTIVITIES ?? os.availableParallelism());
+    const slots = workerCount * workerConfig.maxConcurrentActivities;
     const busy = featurize.reduce((sum, i) => sum + (i.end - i.start), 0);
     const peakRssMiBs: Record<string, number> = { server: await peakRssMiB(server.process.pid), client: await peakRssMiB(process.pid) };
-    for (const [i, worker] of workers.entries()) peakRssMiBs[`worker${i + 1}`] = await peakRssMiB(worker.pid);
+    for (const [i, worker] of pool.children.entries()) peakRssMiBs[`worker${i + 1}`] = await peakRssMiB(worker.pid);
     await client.connection.close();
     const seconds = (record: Record<string, number>) => Object.fromEntries(Object.entries(record).map(([k, v]) => [k, v / 1000]));
     return {
       label: options.label,
       images: summary.featurized + summary.failed,
-      workers: options.workers,
+      workers: workerCount,
       wallSeconds,
       imagesPerSecond: (summary.featurized + summary.failed) / wallSeconds,
       stages: seconds(summary.timings),
@@ -165,19 +153,19 @@ export async function measurePipelineRun(options: PipelineRunOptions): Promise<P
       peakRssMiB: peakRssMiBs,
     };
   } finally {
-    for (const worker of workers) worker.kill('SIGINT');
-    await Promise.all(workers.map((w) => new Promise((resolve) => (w.exitCode !== null ? resolve(null) : w.once('exit', resolve)))));
+    await pool?.stop();
     await server?.stop();
     await fs.rm(output, { recursive: true, force: true });
     await fs.rm(dbFile, { force: true });
   }
 }
 
-/** The best images/s of the ceiling benchmark, if it has been run. */
-export async function ceilingImagesPerSecond(): Promise<number | undefined> {
+/** The best images/s of the ceiling benchmark on a dataset (by folder name), if it has been measured. */
+export async function ceilingImagesPerSecond(dataset: string): Promise<number | undefined> {
   const file = path.join(projectRoot, 'bench', 'results', 'ceiling.json');
-  const saved = JSON.parse(await fs.readFile(file, 'utf8').catch(() => 'null')) as { figures: { best: { imagesPerSecond: number } } } | null;
-  return saved?.figures.best.imagesPerSecond;
+  type Saved = { figures: { datasets: Record<string, { best: { imagesPerSecond: number } }> } };
+  const saved = JSON.parse(await fs.readFile(file, 'utf8').catch(() => 'null')) as Saved | null;
+  return saved?.figures.datasets[path.basename(dataset)]?.best.imagesPerSecond;
 }
 
 /** Flatten a run's figures into one table row. */

@@ -45,7 +45,12 @@ export interface WorkerConfig {
   inferenceThreads: number;
   /** Images per onnxruntime run. */
   batchSize: number;
-  /** Activities this process runs at once. */
+  /**
+   * Worker processes `npm run worker` starts. onnxruntime-node runs inference on the JavaScript thread, so one
+   * process embeds one batch at a time: a process per core is what keeps every core busy.
+   */
+  processes: number;
+  /** Activities one worker process runs at once. */
   maxConcurrentActivities: number;
   /** libvips threads per sharp operation; several processes share the cores. */
   sharpConcurrency: number;
@@ -74,7 +79,8 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     modelPath: path.resolve(env.ORCHARD_MODEL_PATH || defaultModelPath),
     inferenceThreads: intFromEnv(env, 'ORCHARD_INFERENCE_THREADS', 1),
     batchSize: intFromEnv(env, 'ORCHARD_BATCH_SIZE', 16),
-    maxConcurrentActivities: intFromEnv(env, 'ORCHARD_MAX_CONCURRENT_ACTIVITIES', cores),
+    processes: intFromEnv(env, 'ORCHARD_WORKER_PROCESSES', cores),
+    maxConcurrentActivities: intFromEnv(env, 'ORCHARD_MAX_CONCURRENT_ACTIVITIES', 2),
     sharpConcurrency: intFromEnv(env, 'ORCHARD_SHARP_CONCURRENCY', 1),
     readConcurrency: intFromEnv(env, 'ORCHARD_READ_CONCURRENCY', 8),
     scratchDir: path.resolve(env.ORCHARD_SCRATCH_DIR || path.join(os.tmpdir(), 'orchard')),

@@ -1,16 +1,12 @@
 // `npm run demo`: the whole pipeline on the shared Fruits-360 sample, with a local server and worker unless
 // TEMPORAL_ADDRESS points at running ones; prints where the results are and their first rows.
 import path from 'node:path';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { connectClient, pipelineWorkflowId, runPipeline } from '../lib/client.js';
 import { defaultSampleDir, loadWorkerConfig, projectRoot, resolvePipelineInput } from '../lib/config.js';
 import { startDevServer, type DevServer } from '../lib/devServer.js';
 import { previewResults } from '../lib/parquet.js';
-import { createOrchardWorker } from '../workers/orchardWorker.js';
+import { startWorkerPool } from '../workers/workerPool.js';
 import { printSummary, progressPrinter, runCommand } from './cli.js';
-
-// The SDK's INFO lines (bundling, worker state) drown the demo's own output.
-Runtime.install({ logger: new DefaultLogger('WARN') });
 
 await runCommand(async () => {
   const config = loadWorkerConfig();
@@ -31,17 +27,13 @@ await runCommand(async () => {
     const run = () => runPipeline(client, input, { taskQueue: config.taskQueue, workflowId, onProgress: progress.print });
     console.log(`running workflow ${workflowId}: ${input.source} -> ${input.output}`);
     let summary;
+    const pool = server ? startWorkerPool(config.processes, { TEMPORAL_ADDRESS: config.address }) : undefined;
     try {
-      if (server) {
-        const connection = await NativeConnection.connect({ address: config.address });
-        const worker = await createOrchardWorker(config, connection);
-        summary = await worker.runUntil(run());
-        await connection.close();
-      } else {
-        summary = await run();
-      }
+      await pool?.ready;
+      summary = await run();
     } finally {
       progress.done();
+      await pool?.stop();
       await client.connection.close();
     }
     printSummary(summary);

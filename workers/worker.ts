@@ -1,11 +1,12 @@
-// `npm run worker`: one worker process on task queue `orchard` (settings from the environment, see README).
+// `npm run worker`: ORCHARD_WORKER_PROCESSES worker processes (default: one per core) on task queue `orchard`,
+// replaced if one dies, until Ctrl-C. Settings come from the environment, see README.
 import { loadWorkerConfig } from '../lib/config.js';
-import { createOrchardWorker } from './orchardWorker.js';
+import { startWorkerPool } from './workerPool.js';
 
 const config = loadWorkerConfig();
-const worker = await createOrchardWorker(config);
-console.log(
-  `orchard worker: task queue ${config.taskQueue} on ${config.address} (namespace ${config.namespace}), ` +
-    `${config.maxConcurrentActivities} activities at once, model ${config.modelPath}; Ctrl-C stops it`,
-);
-await worker.run();
+const pool = startWorkerPool(config.processes);
+await pool.ready;
+console.log(`orchard worker: ${config.processes} process(es) polling task queue ${config.taskQueue} on ${config.address}; Ctrl-C stops them`);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => void pool.stop().then(() => process.exit(0)));
+}
