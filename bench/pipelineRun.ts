@@ -1,5 +1,6 @@
 // One measured run of the real pipeline: a Temporal dev server, N worker processes, the workflow through the client.
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { connectClient, runPipeline } from '../lib/client.js';
@@ -38,6 +39,17 @@ export interface PipelineRunFigures {
   /** Share of worker activity slots idle during featurization. */
   featurizeSlotIdle: number;
   peakRssMiB: Record<string, number>;
+  /** CPU seconds used by the worker processes during the run, over (cores x wall seconds). */
+  workerCpuUtilisation: number;
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+async function cpuSeconds(pid: number | undefined): Promise<number> {
+  if (!pid) return NaN;
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of /proc/<pid>/stat, in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 async function peakRssMiB(pid: number | undefined): Promise<number> {
@@ -123,6 +135,7 @@ export async function measurePipelineRun(options: PipelineRunOptions): Promise<P
       ...(options.maxConcurrentPartitions ? { maxConcurrentPartitions: options.maxConcurrentPartitions } : {}),
     };
     const workflowId = `bench-${options.label}-${base}`;
+    const cpuBefore = await Promise.all(pool.children.map((child) => cpuSeconds(child.pid)));
     const started = performance.now();
     const summary: RunSummary = await runPipeline(client, input, {
       taskQueue,
@@ -131,6 +144,8 @@ export async function measurePipelineRun(options: PipelineRunOptions): Promise<P
       intervalMs: 5000,
     });
     const wallSeconds = (performance.now() - started) / 1000;
+    const cpuAfter = await Promise.all(pool.children.map((child) => cpuSeconds(child.pid)));
+    const workerCpu = cpuAfter.reduce((sum, after, i) => sum + after - cpuBefore[i], 0);
     const { intervals, first, last } = await activityIntervals(client, workflowId, summary.runId);
     const featurize = intervals.filter((i) => i.type === 'featurizePartition');
     const featurizeWall = Math.max(...featurize.map((i) => i.end)) - Math.min(...featurize.map((i) => i.start));
@@ -151,6 +166,7 @@ export async function measurePipelineRun(options: PipelineRunOptions): Promise<P
       orchestrationOverhead: 1 - unionLength(intervals) / (last - first),
       featurizeSlotIdle: 1 - busy / (slots * featurizeWall),
       peakRssMiB: peakRssMiBs,
+      workerCpuUtilisation: workerCpu / (os.availableParallelism() * wallSeconds),
     };
   } finally {
     await pool?.stop();
@@ -179,6 +195,7 @@ export function tableRow(run: PipelineRunFigures, ceiling: number | undefined) {
     'x ceiling': ceiling ? run.imagesPerSecond / ceiling : NaN,
     'overhead %': run.orchestrationOverhead * 100,
     'idle slots %': run.featurizeSlotIdle * 100,
+    'worker cpu %': run.workerCpuUtilisation * 100,
     'peak RSS MiB': Object.entries(run.peakRssMiB).map(([k, v]) => `${k}=${v}`).join(' '),
   };
 }

@@ -30,7 +30,7 @@ export const IMAGE_SIZE = 224;
 export const pipelineDefaults = {
   glob: '*.jpg',
   k: 5,
-  partitionSize: 64,
+  partitionSize: 128,
   maxConcurrentPartitions: 8,
   maxHistoryEvents: 10_000,
 } as const;
@@ -78,11 +78,11 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     taskQueue: env.ORCHARD_TASK_QUEUE || TASK_QUEUE_DEFAULT,
     modelPath: path.resolve(env.ORCHARD_MODEL_PATH || defaultModelPath),
     inferenceThreads: intFromEnv(env, 'ORCHARD_INFERENCE_THREADS', 1),
-    batchSize: intFromEnv(env, 'ORCHARD_BATCH_SIZE', 16),
+    batchSize: intFromEnv(env, 'ORCHARD_BATCH_SIZE', 8),
     processes: intFromEnv(env, 'ORCHARD_WORKER_PROCESSES', cores),
     maxConcurrentActivities: intFromEnv(env, 'ORCHARD_MAX_CONCURRENT_ACTIVITIES', 2),
     sharpConcurrency: intFromEnv(env, 'ORCHARD_SHARP_CONCURRENCY', 1),
-    readConcurrency: intFromEnv(env, 'ORCHARD_READ_CONCURRENCY', 8),
+    readConcurrency: intFromEnv(env, 'ORCHARD_READ_CONCURRENCY', 16),
     scratchDir: path.resolve(env.ORCHARD_SCRATCH_DIR || path.join(os.tmpdir(), 'orchard')),
   };
 }

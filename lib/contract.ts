@@ -10,7 +10,7 @@ export interface PipelineInput {
   glob?: string;
   /** Number of principal components (default 5). */
   k?: number;
-  /** Images per featurize activity (default 64). */
+  /** Images per featurize activity (default 128). */
   partitionSize?: number;
   /** Featurize activities in flight at once (default 8). */
   maxConcurrentPartitions?: number;
