@@ -87,6 +87,25 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   };
 }
 
+/** A fault the activities inject on purpose (tests and drills only): `step=transient*N` or `step=fatal`. */
+export interface FaultRule {
+  step: string;
+  kind: 'transient' | 'fatal';
+  /** Transient faults: how many attempts of each activity of the step fail before one succeeds. */
+  attempts: number;
+}
+
+/** Fault rules from ORCHARD_FAULT_INJECTION, e.g. `featurizePartition=transient*3,fitPca=fatal`; empty in production. */
+export function loadFaultRules(env: NodeJS.ProcessEnv = process.env): FaultRule[] {
+  const spec = env.ORCHARD_FAULT_INJECTION?.trim();
+  if (!spec) return [];
+  return spec.split(',').map((rule) => {
+    const match = /^(\w+)=(transient(?:\*(\d+))?|fatal)$/.exec(rule.trim());
+    if (!match) throw new Error(`ORCHARD_FAULT_INJECTION: "${rule}" is not step=transient*N or step=fatal; unset it in production`);
+    return { step: match[1], kind: match[2] === 'fatal' ? 'fatal' : 'transient', attempts: Number(match[3] ?? 1) };
+  });
+}
+
 /** Absolute path of the `temporal` CLI: $TEMPORAL_CLI, the copy `npm run setup` installs, or the one on PATH. */
 export function temporalCliPath(env: NodeJS.ProcessEnv = process.env): string {
   const candidates = [

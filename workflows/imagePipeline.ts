@@ -29,7 +29,7 @@ const control = proxyActivities<OrchardActivities>({
 // A partition of a few hundred images takes seconds; heartbeats after every batch let a dead worker be noticed fast.
 const featurize = proxyActivities<OrchardActivities>({
   startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '60 seconds',
+  heartbeatTimeout: '20 seconds',
   retry,
 });
 

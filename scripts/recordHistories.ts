@@ -1,0 +1,56 @@
+// `npm run record-histories`: run imagePipeline on a few sample images and save every run's history under
+// test/histories/, where test/workflows/replay.test.ts replays them so a non-deterministic workflow change fails CI.
+// Run it again, and commit the new files, only when a workflow change is meant to break compatibility.
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { NativeConnection } from '@temporalio/worker';
+import { connectClient } from '../lib/client.js';
+import { defaultSampleDir, loadWorkerConfig, projectRoot } from '../lib/config.js';
+import { startDevServer } from '../lib/devServer.js';
+import { findFreePortBase } from '../lib/ports.js';
+import { createOrchardWorker } from '../workers/orchardWorker.js';
+
+const work = await fs.mkdtemp(path.join(os.tmpdir(), 'orchard-record-'));
+const source = path.join(work, 'photos');
+for (const label of ['apple_hit_1', 'cucumber_1', 'pear_3']) {
+  await fs.mkdir(path.join(source, label), { recursive: true });
+  for (const file of (await fs.readdir(path.join(defaultSampleDir, label))).sort().slice(0, 4)) {
+    await fs.copyFile(path.join(defaultSampleDir, label, file), path.join(source, label, file));
+  }
+}
+const port = await findFreePortBase([0, 1000]);
+const server = await startDevServer({ port, uiPort: port + 1000, dbFile: path.join(work, 'temporal.db') });
+const target = path.join(projectRoot, 'test', 'histories');
+try {
+  const config = { ...loadWorkerConfig(), address: server.address, taskQueue: 'record', scratchDir: path.join(work, 'scratch') };
+  const connection = await NativeConnection.connect({ address: server.address });
+  const worker = await createOrchardWorker(config, connection);
+  const client = await connectClient(server.address);
+  const cases = {
+    // A plain run, and one that continues as new after every few events.
+    plain: { source, output: path.join(work, 'out-plain'), k: 2, partitionSize: 4 },
+    'continue-as-new': { source, output: path.join(work, 'out-can'), k: 2, partitionSize: 2, maxHistoryEvents: 30 },
+  };
+  await fs.rm(target, { recursive: true, force: true });
+  await fs.mkdir(target, { recursive: true });
+  await worker.runUntil(async () => {
+    for (const [name, input] of Object.entries(cases)) {
+      const summary = await client.workflow.execute('imagePipeline', { taskQueue: 'record', workflowId: `record-${name}`, args: [input] });
+      let runId: string | undefined = summary.runId;
+      for (let n = 1; runId; n++) {
+        const history = await client.workflow.getHandle(`record-${name}`, runId).fetchHistory();
+        await fs.writeFile(path.join(target, `${name}-${n}.json`), historyToJSON(history) + '\n');
+        const last = history.events?.at(-1);
+        runId = last?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
+      }
+    }
+  });
+  await client.connection.close();
+  await connection.close();
+  console.log(`saved ${(await fs.readdir(target)).length} histories in ${path.relative(process.cwd(), target)}`);
+} finally {
+  await server.stop();
+  await fs.rm(work, { recursive: true, force: true });
+}
