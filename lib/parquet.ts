@@ -53,6 +53,8 @@ function getInstance(): Promise<DuckDBInstance> {
   instance ??= DuckDBInstance.create(':memory:', {
     // An in-memory database otherwise spills large sorts into ./.tmp of whatever the cwd is.
     temp_directory: join(tmpdir(), `orchard-duckdb-${process.pid}`),
+    // DuckDB takes 80% of the machine by default; several worker processes share it, and larger merges spill to disk.
+    memory_limit: process.env.ORCHARD_DUCKDB_MEMORY_LIMIT || '1GB',
   }).catch((error: unknown) => {
     instance = undefined;
     throw error;

@@ -1,13 +1,13 @@
 // `npm run record-histories`: run imagePipeline on a few sample images and save every run's history under
 // test/histories/, where test/workflows/replay.test.ts replays them so a non-deterministic workflow change fails CI.
 // Run it again, and commit the new files, only when a workflow change is meant to break compatibility.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { NativeConnection } from '@temporalio/worker';
 import { connectClient } from '../lib/client.js';
-import { defaultSampleDir, loadWorkerConfig, projectRoot } from '../lib/config.js';
+import { defaultSampleDir, loadWorkerConfig, projectRoot, temporalCliPath } from '../lib/config.js';
 import { startDevServer } from '../lib/devServer.js';
 import { findFreePortBase } from '../lib/ports.js';
 import { createOrchardWorker } from '../workers/orchardWorker.js';
@@ -31,7 +31,7 @@ try {
   const cases = {
     // A plain run, and one that continues as new after every few events.
     plain: { source, output: path.join(work, 'out-plain'), k: 2, partitionSize: 4 },
-    'continue-as-new': { source, output: path.join(work, 'out-can'), k: 2, partitionSize: 2, maxHistoryEvents: 30 },
+    'continue-as-new': { source, output: path.join(work, 'out-can'), k: 2, partitionSize: 2, maxConcurrentPartitions: 1, maxHistoryEvents: 30 },
   };
   await fs.rm(target, { recursive: true, force: true });
   await fs.mkdir(target, { recursive: true });
@@ -40,8 +40,13 @@ try {
       const summary = await client.workflow.execute('imagePipeline', { taskQueue: 'record', workflowId: `record-${name}`, args: [input] });
       let runId: string | undefined = summary.runId;
       for (let n = 1; runId; n++) {
+        // The CLI's JSON is the format Temporal's replayer reads (historyFromJSON).
+        const json = execFileSync(temporalCliPath(), ['workflow', 'show', '--address', server.address, '--workflow-id', `record-${name}`, '--run-id', runId, '--output', 'json'], {
+          encoding: 'utf8',
+          maxBuffer: 64 * 1024 * 1024,
+        });
+        await fs.writeFile(path.join(target, `${name}-${n}.json`), json.trim() + '\n');
         const history = await client.workflow.getHandle(`record-${name}`, runId).fetchHistory();
-        await fs.writeFile(path.join(target, `${name}-${n}.json`), historyToJSON(history) + '\n');
         const last = history.events?.at(-1);
         runId = last?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
       }

@@ -58,9 +58,12 @@ async function runAndVerify(input: PipelineInput, paths: string[]): Promise<void
   await verifyResult(local, summary, { paths, k: input.k ?? 5 });
 }
 
-test('s3 -> s3 on the whole sample, the layout of the original notebook', async () => {
+test('s3 -> s3 on the whole sample, the layout of the original notebook; no credentials in the history', async () => {
   assert.equal(sampleUris.length, 900);
   await runAndVerify({ source: 's3://fruits/sample_data_train', output: 's3://fruits/Results', k: 5, s3Endpoint: s3.endpoint }, sampleUris);
+  const history = JSON.stringify(await env.client.workflow.getHandle(`s3-${runs}`).fetchHistory());
+  for (const secret of [s3.secretKey, s3.accessKey]) assert.ok(!history.includes(secret), 'credentials never enter the workflow history');
+  assert.ok(!/X-Amz-Signature|X-Amz-Credential/i.test(history), 'no pre-signed URLs in the history');
 });
 
 test('local -> s3', async () => {
