@@ -39,6 +39,8 @@ export interface PipelineRunFigures {
   /** Share of worker activity slots idle during featurization. */
   featurizeSlotIdle: number;
   peakRssMiB: Record<string, number>;
+  /** Resident memory of each worker at each quarter of the run, MiB: flat when nothing accumulates. */
+  workerRssByQuarterMiB: number[][];
   /** CPU seconds used by the worker processes during the run, over (cores x wall seconds). */
   workerCpuUtilisation: number;
 }
@@ -52,12 +54,14 @@ async function cpuSeconds(pid: number | undefined): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-async function peakRssMiB(pid: number | undefined): Promise<number> {
+async function statusMiB(pid: number | undefined, field: 'VmHWM' | 'VmRSS'): Promise<number> {
   if (!pid) return NaN;
   const status = await fs.readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-  const match = /VmHWM:\s+(\d+) kB/.exec(status);
+  const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
   return match ? Math.round(Number(match[1]) / 1024) : NaN;
 }
+
+const peakRssMiB = (pid: number | undefined) => statusMiB(pid, 'VmHWM');
 
 /** Activity busy intervals of a workflow run, from its history (milliseconds since epoch). */
 async function activityIntervals(client: Client, workflowId: string, runId: string) {
@@ -136,6 +140,10 @@ export async function measurePipelineRun(options: PipelineRunOptions): Promise<P
     };
     const workflowId = `bench-${options.label}-${base}`;
     const cpuBefore = await Promise.all(pool.children.map((child) => cpuSeconds(child.pid)));
+    const rssSamples: number[][] = [];
+    const sampler = setInterval(() => {
+      void Promise.all(pool!.children.map((child) => statusMiB(child.pid, 'VmRSS'))).then((sample) => rssSamples.push(sample));
+    }, 500);
     const started = performance.now();
     const summary: RunSummary = await runPipeline(client, input, {
       taskQueue,
@@ -144,6 +152,8 @@ export async function measurePipelineRun(options: PipelineRunOptions): Promise<P
       intervalMs: 5000,
     });
     const wallSeconds = (performance.now() - started) / 1000;
+    clearInterval(sampler);
+    const quarters = [0.25, 0.5, 0.75, 1].map((q) => rssSamples[Math.max(0, Math.ceil(q * rssSamples.length) - 1)] ?? []);
     const cpuAfter = await Promise.all(pool.children.map((child) => cpuSeconds(child.pid)));
     const workerCpu = cpuAfter.reduce((sum, after, i) => sum + after - cpuBefore[i], 0);
     const { intervals, first, last } = await activityIntervals(client, workflowId, summary.runId);
@@ -167,6 +177,7 @@ export async function measurePipelineRun(options: PipelineRunOptions): Promise<P
       featurizeSlotIdle: 1 - busy / (slots * featurizeWall),
       peakRssMiB: peakRssMiBs,
       workerCpuUtilisation: workerCpu / (os.availableParallelism() * wallSeconds),
+      workerRssByQuarterMiB: pool.children.map((_, i) => quarters.map((sample) => sample[i])),
     };
   } finally {
     await pool?.stop();

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -10,7 +11,7 @@ import { findFreePortBase } from '../../lib/ports.js';
 export async function startTestS3Server(dataDir: string): Promise<S3Server> {
   // The server listens on base..base+6 and, for gRPC, 10,000 above each.
   const base = await findFreePortBase([...Array(7).keys()].flatMap((i) => [i, 10_000 + i]));
-  const server = await startS3Server({ port: base, dataDir });
+  const server = await startS3Server({ port: base, dataDir, accessKey: `test-${randomBytes(6).toString('hex')}`, secretKey: randomBytes(18).toString('hex') });
   Object.assign(process.env, {
     AWS_ENDPOINT_URL_S3: server.endpoint,
     AWS_ACCESS_KEY_ID: server.accessKey,
