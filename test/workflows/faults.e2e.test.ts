@@ -150,7 +150,8 @@ test('a full disk fails clearly and the previous result stays as it was', async 
     return;
   }
   try {
-    await workers('disk', 1);
+    const scratch = path.join(work, 'scratch-disk');
+    await workers('disk', 1, { ORCHARD_SCRATCH_DIR: scratch });
     const output = path.join(disk, 'out');
     const good = await start('disk', { output, source: path.join(source, 'pear_1') });
     await good.result();
@@ -163,6 +164,7 @@ test('a full disk fails clearly and the previous result stays as it was', async 
     );
     assert.match(failureReason(err), /the disk is full \(.*\); free space or choose an --output on another disk/);
     assert.deepEqual(await snapshot(output), previous);
+    assert.deepEqual(await fs.readdir(scratch).catch(() => []), [], 'scratch files are removed after the failure');
   } finally {
     execFileSync('umount', [disk]);
   }
