@@ -27,3 +27,24 @@ export function startTestWorker(env: TestWorkflowEnvironment, config: WorkerConf
 export async function tempDir(prefix: string): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), `orchard-${prefix}-`));
 }
+
+/** A running test pipeline: a real Temporal server and an in-process worker with the real activities. */
+export interface TestPipeline {
+  env: TestWorkflowEnvironment;
+  stop(): Promise<void>;
+}
+
+/** Start a real Temporal server and a worker on task queue `orchard` that keeps its scratch files in `scratchDir`. */
+export async function startTestPipeline(scratchDir: string): Promise<TestPipeline> {
+  const env = await startTestServer();
+  const worker = await startTestWorker(env, testWorkerConfig(env, { scratchDir }));
+  const running = worker.run();
+  return {
+    env,
+    async stop() {
+      worker.shutdown();
+      await running;
+      await env.teardown();
+    },
+  };
+}

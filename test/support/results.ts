@@ -108,3 +108,14 @@ export async function imagesBelow(dir: string): Promise<string[]> {
     .map((e) => path.join(e.parentPath, e.name))
     .sort();
 }
+
+/** Every file below `dir` with its content, to compare a result before and after a failed run. */
+export async function snapshotFiles(dir: string): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  for (const entry of await fs.readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const full = path.join(entry.parentPath, entry.name);
+    files[path.relative(dir, full)] = (await fs.readFile(full)).toString('base64');
+  }
+  return files;
+}

@@ -12,6 +12,7 @@ import type { PipelineInput, RunSummary } from '../../lib/contract.js';
 import { queryParquet } from '../../lib/parquet.js';
 import { startTestServer, startTestWorker, tempDir, testWorkerConfig } from '../support/environment.js';
 import { copySample, writeBrokenImages } from '../support/images.js';
+import { snapshotFiles } from '../support/results.js';
 
 let env: TestWorkflowEnvironment;
 const workers: { worker: Worker; running: Promise<void> }[] = [];
@@ -97,10 +98,10 @@ test('a missing model file fails with the variable to set', async () => {
 test('k larger than the listing allows fails before featurizing and leaves the previous result untouched', async () => {
   const output = path.join(work, 'out-keep');
   await run({ source, output, k: 2 });
-  const before = await snapshot(output);
+  const before = await snapshotFiles(output);
   const reason = await failure({ source, output, k: 50 });
   assert.match(reason, /listImages: k=50 needs at least 51 images, found 9 .*; lower --k/);
-  assert.deepEqual(await snapshot(output), before);
+  assert.deepEqual(await snapshotFiles(output), before);
 });
 
 test('k larger than the images that decoded fails at the PCA, naming k and the rows', async () => {
@@ -108,13 +109,3 @@ test('k larger than the images that decoded fails at the PCA, naming k and the r
   const reason = await failure({ source, output: path.join(work, 'out-k-rows'), k: 7 });
   assert.match(reason, /fitPca: PCA k=7 is invalid for 6 rows .*; lower --k/);
 });
-
-async function snapshot(dir: string): Promise<Record<string, string>> {
-  const files: Record<string, string> = {};
-  for (const entry of await fs.readdir(dir, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile()) continue;
-    const full = path.join(entry.parentPath, entry.name);
-    files[path.relative(dir, full)] = (await fs.readFile(full)).toString('base64');
-  }
-  return files;
-}

@@ -15,6 +15,7 @@ import { findFreePortBase } from '../../lib/ports.js';
 import { startWorkerPool, type WorkerPool } from '../../workers/workerPool.js';
 import { tempDir } from '../support/environment.js';
 import { copySample } from '../support/images.js';
+import { snapshotFiles } from '../support/results.js';
 
 let work: string;
 let port: number;
@@ -132,13 +133,6 @@ test('a non-retryable failure fails the run fast with a clear message and leaves
   assert.deepEqual(await fs.readdir(path.join(work, `out-${runs}`)).catch(() => []), []);
 });
 
-async function snapshot(dir: string): Promise<Record<string, string>> {
-  const files: Record<string, string> = {};
-  for (const entry of await fs.readdir(dir, { recursive: true, withFileTypes: true })) {
-    if (entry.isFile()) files[path.relative(dir, path.join(entry.parentPath, entry.name))] = (await fs.readFile(path.join(entry.parentPath, entry.name))).toString('base64');
-  }
-  return files;
-}
 
 test('a full disk fails clearly and the previous result stays as it was', async (t) => {
   const disk = path.join(work, 'small-disk');
@@ -155,7 +149,7 @@ test('a full disk fails clearly and the previous result stays as it was', async 
     const output = path.join(disk, 'out');
     const good = await start('disk', { output, source: path.join(source, 'pear_1') });
     await good.result();
-    const previous = await snapshot(output);
+    const previous = await snapshotFiles(output);
     // Leave almost no space, then run over all images: the parts no longer fit.
     await fs.writeFile(path.join(disk, 'filler'), Buffer.alloc(8 * 1024 * 1024 - 256 * 1024)).catch(() => undefined);
     const err = await (await start('disk', { output })).result().then(
@@ -163,7 +157,7 @@ test('a full disk fails clearly and the previous result stays as it was', async 
       (e: unknown) => e,
     );
     assert.match(failureReason(err), /the disk is full \(.*\); free space or choose an --output on another disk/);
-    assert.deepEqual(await snapshot(output), previous);
+    assert.deepEqual(await snapshotFiles(output), previous);
     assert.deepEqual(await fs.readdir(scratch).catch(() => []), [], 'scratch files are removed after the failure');
   } finally {
     execFileSync('umount', [disk]);

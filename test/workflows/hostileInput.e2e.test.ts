@@ -5,16 +5,14 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import sharp from 'sharp';
 import type { RunSummary } from '../../lib/contract.js';
 import { queryParquet } from '../../lib/parquet.js';
-import { startTestServer, startTestWorker, tempDir, testWorkerConfig } from '../support/environment.js';
+import { startTestPipeline, tempDir, type TestPipeline } from '../support/environment.js';
 import { sampleDir, writeBrokenImages } from '../support/images.js';
 
+let pipeline: TestPipeline;
 let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
 let work: string;
 let source: string;
 const expectedFeatures: string[] = [];
@@ -61,15 +59,12 @@ before(async () => {
   await fs.symlink(source, path.join(source, 'names', 'loop'));
   await fs.writeFile(path.join(source, 'formats', 'notes.txt'), 'not matched by the glob');
   await fs.mkdir(path.join(work, 'scratch'));
-  env = await startTestServer();
-  worker = await startTestWorker(env, testWorkerConfig(env, { scratchDir: path.join(work, 'scratch') }));
-  running = worker.run();
+  pipeline = await startTestPipeline(path.join(work, 'scratch'));
+  env = pipeline.env;
 });
 
 after(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
+  await pipeline?.stop();
   await fs.rm(work, { recursive: true, force: true });
 });
 

@@ -5,17 +5,15 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { temporalCliPath } from '../../lib/config.js';
 import type { RunSummary } from '../../lib/contract.js';
 import { queryParquet, type VectorRows } from '../../lib/parquet.js';
-import { startTestServer, startTestWorker, tempDir, testWorkerConfig } from '../support/environment.js';
+import { startTestPipeline, tempDir, type TestPipeline } from '../support/environment.js';
 import { sampleDir } from '../support/images.js';
 import { imagesBelow, readFeatures, verifyResult } from '../support/results.js';
 
+let pipeline: TestPipeline;
 let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
 let work: string;
 let output: string;
 let firstFeatures: VectorRows | undefined;
@@ -23,15 +21,12 @@ let firstFeatures: VectorRows | undefined;
 before(async () => {
   work = await tempDir('e2e');
   output = path.join(work, 'out');
-  env = await startTestServer();
-  worker = await startTestWorker(env, testWorkerConfig(env, { scratchDir: path.join(work, 'scratch') }));
-  running = worker.run();
+  pipeline = await startTestPipeline(path.join(work, 'scratch'));
+  env = pipeline.env;
 });
 
 after(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
+  await pipeline?.stop();
   await fs.rm(work, { recursive: true, force: true });
 });
 

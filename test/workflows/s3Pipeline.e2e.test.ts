@@ -6,21 +6,19 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { failureReason } from '../../lib/client.js';
 import { delay } from '../../lib/concurrency.js';
 import type { PipelineInput, PipelineProgress, RunSummary } from '../../lib/contract.js';
 import type { S3Server } from '../../lib/s3Server.js';
-import { startTestServer, startTestWorker, tempDir, testWorkerConfig } from '../support/environment.js';
+import { startTestPipeline, tempDir, type TestPipeline } from '../support/environment.js';
 import { copySample, sampleDir } from '../support/images.js';
 import { fetchResult, imagesBelow, verifyResult } from '../support/results.js';
 import { createBucket, startTestS3Server, uploadDirectory } from '../support/s3.js';
 
 let work: string;
 let s3: S3Server;
+let pipeline: TestPipeline;
 let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
 let sampleUris: string[];
 let subsetDir: string;
 let subsetUris: string[];
@@ -35,15 +33,12 @@ before(async () => {
   subsetDir = path.join(work, 'subset');
   await copySample(subsetDir, ['apple_golden_1', 'cabbage_white_1', 'pear_3'], 20);
   subsetUris = await uploadDirectory(subsetDir, 'fruits', 'subset');
-  env = await startTestServer();
-  worker = await startTestWorker(env, testWorkerConfig(env, { scratchDir: path.join(work, 'scratch') }));
-  running = worker.run();
+  pipeline = await startTestPipeline(path.join(work, 'scratch'));
+  env = pipeline.env;
 });
 
 after(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
+  await pipeline?.stop();
   await s3?.stop();
   await fs.rm(work, { recursive: true, force: true });
 });
