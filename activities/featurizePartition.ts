@@ -1,4 +1,4 @@
-import { Context } from '@temporalio/activity';
+import { Context, log } from '@temporalio/activity';
 import { FEATURE_DIM, type WorkerConfig } from '../lib/config.js';
 import type { FeaturizePartitionInput, FeaturizePartitionResult } from '../lib/contract.js';
 import { startBounded } from '../lib/concurrency.js';
@@ -19,6 +19,7 @@ type Decoded = { ok: true; rgb: Buffer } | { ok: false; error: string };
  */
 export async function featurizePartition(input: FeaturizePartitionInput, config: WorkerConfig): Promise<FeaturizePartitionResult> {
   return failingClearly('featurizePartition', async () => {
+    const started = performance.now();
     const context = Context.current();
     const timings = { read: 0, decode: 0, infer: 0, write: 0 };
     const model = await loadFeatureModel({ path: config.modelPath, threads: config.inferenceThreads });
@@ -100,6 +101,13 @@ export async function featurizePartition(input: FeaturizePartitionInput, config:
       await publish(staging, errorsFile, errorsUri);
     });
     timings.write += performance.now() - t0;
+    log.info('featurized partition', {
+      partition: input.partition,
+      images: entries.length,
+      featurized: paths.length,
+      failed: errors.length,
+      ms: Math.round(performance.now() - started),
+    });
     return { partition: input.partition, featurized: paths.length, failed: errors.length, timings };
   });
 }

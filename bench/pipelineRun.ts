@@ -128,7 +128,7 @@ export async function measurePipelineRun(options: PipelineRunOptions): Promise<P
   try {
     server = await startDevServer({ port: base, uiPort: base + 1000, dbFile });
     const taskQueue = `bench-${base}`;
-    pool = startWorkerPool(workerCount, { TEMPORAL_ADDRESS: server.address, ORCHARD_TASK_QUEUE: taskQueue, ...options.workerEnv });
+    pool = startWorkerPool(workerCount, { TEMPORAL_ADDRESS: server.address, ORCHARD_TASK_QUEUE: taskQueue, ORCHARD_LOG_LEVEL: 'WARN', ...options.workerEnv });
     // Start timing once every worker polls: bundling the workflow code at start-up is not pipeline time.
     await pool.ready;
     const client = await connectClient(server.address);

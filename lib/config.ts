@@ -57,6 +57,10 @@ export interface WorkerConfig {
   /** Images read from storage at once within one activity. */
   readConcurrency: number;
   scratchDir: string;
+  /** Worker log level (ORCHARD_LOG_LEVEL: TRACE, DEBUG, INFO, WARN, ERROR). */
+  logLevel: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  /** `text` for people, `json` for one JSON object per line (ORCHARD_LOG_FORMAT). */
+  logFormat: 'text' | 'json';
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number {
@@ -66,6 +70,14 @@ function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min 
   if (!Number.isInteger(value) || value < min) {
     throw new Error(`${name}=${JSON.stringify(raw)} is not a whole number >= ${min}; unset it or set e.g. ${name}=${fallback}`);
   }
+  return value;
+}
+
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[]): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return allowed[0];
+  const value = allowed.find((a) => a.toLowerCase() === raw.toLowerCase());
+  if (!value) throw new Error(`${name}=${JSON.stringify(raw)} is not one of ${allowed.join(', ')}`);
   return value;
 }
 
@@ -84,6 +96,8 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     sharpConcurrency: intFromEnv(env, 'ORCHARD_SHARP_CONCURRENCY', 1),
     readConcurrency: intFromEnv(env, 'ORCHARD_READ_CONCURRENCY', 16),
     scratchDir: path.resolve(env.ORCHARD_SCRATCH_DIR || path.join(os.tmpdir(), 'orchard')),
+    logLevel: oneOf(env, 'ORCHARD_LOG_LEVEL', ['INFO', 'TRACE', 'DEBUG', 'WARN', 'ERROR'] as const),
+    logFormat: oneOf(env, 'ORCHARD_LOG_FORMAT', ['text', 'json'] as const),
   };
 }
 
