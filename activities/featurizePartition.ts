@@ -77,6 +77,7 @@ export async function featurizePartition(input: FeaturizePartitionInput, config:
       context.heartbeat({ done: paths.length + errors.length, of: entries.length });
     };
     for (let i = 0; i < entries.length; i++) {
+      context.cancellationSignal.throwIfAborted();
       const result = await decoded[i];
       if (!result.ok) {
         errors.push({ path: entries[i].uri, error: result.error });

@@ -17,5 +17,8 @@ export async function createOrchardWorker(config: WorkerConfig, connection?: Nat
     workflowsPath,
     activities: createActivities(config),
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
+    // Heartbeats carry cancellation back to activities: send them at least every second, so a cancelled run stops
+    // promptly (by default the SDK would hold them for 80 % of the heartbeat timeout).
+    maxHeartbeatThrottleInterval: '1 second',
   });
 }

@@ -1,4 +1,5 @@
 import {
+  ActivityCancellationType,
   CancellationScope,
   ContinueAsNew,
   continueAsNew,
@@ -31,6 +32,8 @@ const featurize = proxyActivities<OrchardActivities>({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '20 seconds',
   retry,
+  // On cancellation, wait until the activities have stopped, so cleaning up staging cannot race with their writes.
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 
 // Cleaning up after a failure must not hold back the failure's report for minutes.

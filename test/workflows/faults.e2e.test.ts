@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { CancelledFailure, WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { connectClient, failureReason } from '../../lib/client.js';
 import { delay } from '../../lib/concurrency.js';
 import type { PipelineInput, PipelineProgress, RunSummary } from '../../lib/contract.js';
@@ -14,7 +14,7 @@ import { queryParquet } from '../../lib/parquet.js';
 import { findFreePortBase } from '../../lib/ports.js';
 import { startWorkerPool, type WorkerPool } from '../../workers/workerPool.js';
 import { tempDir } from '../support/environment.js';
-import { copySample } from '../support/images.js';
+import { copySample, sampleDir } from '../support/images.js';
 import { snapshotFiles } from '../support/results.js';
 
 let work: string;
@@ -133,6 +133,39 @@ test('a non-retryable failure fails the run fast with a clear message and leaves
   assert.deepEqual(await fs.readdir(path.join(work, `out-${runs}`)).catch(() => []), []);
 });
 
+
+test('cancelling a run stops its activities promptly and leaves the previous result as it was', async () => {
+  await workers('cancel', 2);
+  const output = path.join(work, 'out-cancel');
+  await (await start('cancel', { output, source: path.join(source, 'pear_1') })).result();
+  const previous = await snapshotFiles(output);
+  // One partition of the whole 900-image sample (several seconds), so the cancellation arrives in the middle of it.
+  const handle = await start('cancel', { output, source: sampleDir, partitionSize: 1000 });
+  while ((await handle.query<PipelineProgress>('progress')).stage !== 'featurizing') await delay(50);
+  await delay(1000);
+  const cancelled = Date.now();
+  await handle.cancel();
+  const err = await handle.result().then(
+    () => assert.fail('the run should be cancelled'),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure, String(err));
+  const seconds = (Date.now() - cancelled) / 1000;
+  assert.ok(seconds < 10, `the run took ${seconds} s to stop`);
+  // The workflow waited for its activities: each one asked to cancel ended (cancelled, or done) before the run closed.
+  const history = (await handle.fetchHistory()).events ?? [];
+  const requested = history.filter((e) => e.activityTaskCancelRequestedEventAttributes).map((e) => String(e.activityTaskCancelRequestedEventAttributes!.scheduledEventId));
+  const ended = new Set(
+    history
+      .map((e) => e.activityTaskCanceledEventAttributes ?? e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes)
+      .filter((a) => a)
+      .map((a) => String(a!.scheduledEventId)),
+  );
+  assert.ok(requested.length > 0, 'activities in flight were asked to cancel');
+  for (const id of requested) assert.ok(ended.has(id), `activity ${id} ended before the run closed`);
+  assert.ok(history.some((e) => e.activityTaskCanceledEventAttributes), 'a featurize activity stopped part-way on the cancellation');
+  assert.deepEqual(await snapshotFiles(output), previous);
+});
 
 test('a full disk fails clearly and the previous result stays as it was', async (t) => {
   const disk = path.join(work, 'small-disk');
