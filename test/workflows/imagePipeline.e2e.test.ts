@@ -1,11 +1,11 @@
 // The whole pipeline on the 900-image Fruits-360 sample: real Temporal server, real model, real Parquet files.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { temporalCliPath } from '../../lib/config.js';
+import { projectRoot, temporalCliPath } from '../../lib/config.js';
 import type { RunSummary } from '../../lib/contract.js';
 import { queryParquet, type VectorRows } from '../../lib/parquet.js';
 import { startTestPipeline, tempDir, type TestPipeline } from '../support/environment.js';
@@ -43,6 +43,13 @@ test('all 900 sample images: folder labels, real features, a PCA that matches an
   const folders = (await fs.readdir(sampleDir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
   const labels = await queryParquet('SELECT label, count(*) AS n FROM read_parquet($1) GROUP BY 1 ORDER BY 1', [path.join(output, 'features', '*.parquet')]);
   assert.deepEqual(labels.map((r) => [r.label, r.n]), folders.map((f) => [f, 60]));
+
+  const status = execFileSync(process.execPath, [path.join(projectRoot, 'dist', 'scripts', 'status.js'), 'e2e-first'], {
+    env: { ...process.env, TEMPORAL_ADDRESS: env.address },
+    encoding: 'utf8',
+  });
+  assert.match(status, /workflow e2e-first: COMPLETED/);
+  assert.match(status, /images listed: 900, featurized: 900, failed: 0, labels: 15/);
 });
 
 test('started from the temporal CLI, a second run over the same output gives the same rows and no duplicates', async () => {
