@@ -1,17 +1,14 @@
 import { joinUri } from './storage.js';
 
 // Where every file of a run lives. Everything is written under the staging prefix first and moved into
-// the output by the commit step, so a failed or cancelled run leaves the previous result untouched.
+// the output by the commit step, so a failed or cancelled run leaves the previous result untouched. The staging
+// prefix itself, `<output>/_staging/<first run id>`, is named by the workflow (shared by its continue-as-new runs).
 
 const part = (n: number) => `part-${String(n).padStart(6, '0')}`;
 
-/** Staging prefix of a run: one per workflow chain, shared by its continue-as-new runs and retries. */
-export const stagingUri = (output: string, firstRunId: string) => joinUri(output, '_staging', firstRunId);
 export const manifestPartUri = (staging: string, n: number) => joinUri(staging, 'manifest', `${part(n)}.json`);
 export const featuresPartUri = (staging: string, n: number) => joinUri(staging, 'parts', 'features', `${part(n)}.parquet`);
 export const errorsPartUri = (staging: string, n: number) => joinUri(staging, 'parts', 'errors', `${part(n)}.parquet`);
-export const featuresPartsPrefix = (staging: string) => joinUri(staging, 'parts', 'features');
-export const errorsPartsPrefix = (staging: string) => joinUri(staging, 'parts', 'errors');
 
 /** The result as it appears under the output once committed; staged first under `<staging>/result`. */
 export const resultEntries = ['features', 'pca', 'pca_model.json', 'errors.parquet'] as const;

@@ -161,7 +161,7 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
       startedAt: state.startedAt,
       finishedAt: new Date().toISOString(),
     };
-    await timed('commit', () => control.commitResults({ ...context, summary }));
+    await control.commitResults({ ...context, summary });
     stage = 'done';
     return summary;
   } catch (err) {
