@@ -1,5 +1,5 @@
 import type { WorkerConfig } from '../lib/config.js';
-import type { FeaturizePartitionInput, FitPcaInput, RunContext } from '../lib/contract.js';
+import type { FeaturizePartitionInput, FitPcaInput, ReportInput, RunContext } from '../lib/contract.js';
 import { aggregateFeatures, type AggregateInput } from './aggregateFeatures.js';
 import { checkVariance } from './checkVariance.js';
 import { commitResults, discardStaging } from './commitResults.js';
@@ -7,6 +7,7 @@ import { featurizePartition } from './featurizePartition.js';
 import { fitPca } from './fitPca.js';
 import { listImages } from './listImages.js';
 import { resolveInput } from './resolveInput.js';
+import { writeReport } from './writeReport.js';
 import { projectFeatures } from './projectFeatures.js';
 
 /** The activities of Orchard, bound to one worker process's configuration. */
@@ -19,6 +20,7 @@ export function createActivities(config: WorkerConfig) {
     fitPca: (input: FitPcaInput) => fitPca(input, config),
     checkVariance,
     projectFeatures: (input: RunContext) => projectFeatures(input, config),
+    writeReport: (input: ReportInput) => writeReport(input, config),
     commitResults,
     discardStaging,
   };

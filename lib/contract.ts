@@ -83,11 +83,17 @@ export interface VarianceCheck {
   cumulative: number;
 }
 
+export interface ReportInput extends RunContext {
+  runId: string;
+  /** Wall time of each stage so far, milliseconds. */
+  timings: StageTimings;
+}
+
 export interface CommitInput extends RunContext {
   summary: RunSummary;
 }
 
-export type Stage = 'listing' | 'featurizing' | 'aggregating' | 'fitting PCA' | 'projecting' | 'committing' | 'done';
+export type Stage = 'listing' | 'featurizing' | 'aggregating' | 'fitting PCA' | 'projecting' | 'reporting' | 'committing' | 'done';
 
 /** Live state answered by the `progress` query. */
 export interface PipelineProgress {

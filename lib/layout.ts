@@ -11,7 +11,7 @@ export const featuresPartUri = (staging: string, n: number) => joinUri(staging, 
 export const errorsPartUri = (staging: string, n: number) => joinUri(staging, 'parts', 'errors', `${part(n)}.parquet`);
 
 /** The result as it appears under the output once committed; staged first under `<staging>/result`. */
-export const resultEntries = ['features', 'pca', 'pca_model.json', 'errors.parquet'] as const;
+export const resultEntries = ['features', 'pca', 'pca_model.json', 'errors.parquet', 'report.html', 'report.png'] as const;
 export const resultUri = (base: string, entry: (typeof resultEntries)[number]) => joinUri(base, entry);
 export const stagedResult = (staging: string) => joinUri(staging, 'result');
 export const featuresFileUri = (base: string) => joinUri(base, 'features', 'features-000000.parquet');

@@ -33,6 +33,7 @@ const countingActivities: OrchardActivities = {
   fitPca: async ({ k }) => ({ k, rows: IMAGES - PARTITIONS, explainedVariance: [0.3, 0.2, 0.1, 0.05, 0.01] }),
   checkVariance: async (summary) => ({ explainedVariance: summary.explainedVariance, cumulative: 0.66 }),
   projectFeatures: async () => IMAGES - PARTITIONS,
+  writeReport: async () => undefined,
   commitResults: async () => undefined,
   discardStaging: async () => undefined,
 };

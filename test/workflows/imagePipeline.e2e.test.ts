@@ -1,12 +1,15 @@
 // The whole pipeline on the 900-image Fruits-360 sample: real Temporal server, real model, real Parquet files.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { projectRoot, temporalCliPath } from '../../lib/config.js';
 import type { RunSummary } from '../../lib/contract.js';
+import sharp from 'sharp';
 import { queryParquet, type VectorRows } from '../../lib/parquet.js';
 import { startTestPipeline, tempDir, type TestPipeline } from '../support/environment.js';
 import { sampleDir } from '../support/images.js';
@@ -50,6 +53,35 @@ test('all 900 sample images: folder labels, real features, a PCA that matches an
   });
   assert.match(status, /workflow e2e-first: COMPLETED/);
   assert.match(status, /images listed: 900, featurized: 900, failed: 0, labels: 15/);
+});
+
+const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((file) => existsSync(file));
+
+test('report.html renders in a real headless browser, and report.png is the same drawing', async (t) => {
+  assert.ok(firstFeatures, 'needs the first run');
+  const png = await sharp(path.join(output, 'report.png')).metadata();
+  assert.deepEqual([png.format, png.width, png.height], ['png', 1200, 640]);
+  if (!chromium) {
+    t.skip('Debian chromium is not installed here (apt-get install chromium); .ci/run installs it');
+    return;
+  }
+  const page = pathToFileURL(path.join(output, 'report.html')).href;
+  // Flags that keep Chromium off the network and out of any profile (this machine has no network).
+  const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', `--user-data-dir=${path.join(work, 'chromium-profile')}`, '--window-size=1280,900'];
+  const dom = execFileSync(chromium, [...flags, '--dump-dom', page], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'ignore'] });
+  assert.equal((dom.match(/<circle /g) ?? []).length, 900, 'one point per image');
+  assert.match(dom, /Explained variance/);
+  const shot = path.join(work, 'report-screenshot.png');
+  execFileSync(chromium, [...flags, `--screenshot=${shot}`, page], { timeout: 60_000, stdio: 'ignore' });
+  // The scatter area of the screenshot shows many label colours, not a blank page.
+  const { data } = await sharp(shot).extract({ left: 84, top: 150, width: 560, height: 500 }).raw().toBuffer({ resolveWithObject: true });
+  const colours = new Set<string>();
+  for (let i = 0; i < data.length; i += 3) {
+    const [r, g, b] = [data[i], data[i + 1], data[i + 2]];
+    if (Math.max(r, g, b) - Math.min(r, g, b) > 60) colours.add(`${r >> 5},${g >> 5},${b >> 5}`);
+  }
+  assert.ok(colours.size >= 10, `the scatter shows ${colours.size} colours`);
 });
 
 test('started from the temporal CLI, a second run over the same output gives the same rows and no duplicates', async () => {

@@ -1,0 +1,52 @@
+import sharp from 'sharp';
+import type { WorkerConfig } from '../lib/config.js';
+import type { ReportInput } from '../lib/contract.js';
+import { failingClearly } from '../lib/failures.js';
+import { featuresFileUri, pcaFileUri, resultUri, stagedResult } from '../lib/layout.js';
+import { queryParquet, readVectorParquet } from '../lib/parquet.js';
+import type { PcaModel } from '../lib/pca.js';
+import { renderReportHtml, renderReportSvg, type ReportData } from '../lib/report.js';
+import { localCopy, withScratchDir } from '../lib/scratch.js';
+import { storageFor } from '../lib/storage.js';
+
+/** Points drawn in the scatter at most: enough to see the clusters, small enough for any browser. */
+const MAX_POINTS = 20_000;
+const MAX_ERRORS_LISTED = 200;
+
+/** Write report.html (self-contained) and report.png next to the staged result. */
+export async function writeReport(input: ReportInput, config: WorkerConfig): Promise<void> {
+  return failingClearly('writeReport', () =>
+    withScratchDir(config.scratchDir, async (scratch) => {
+      const staging = storageFor(input.staging, input);
+      const result = stagedResult(input.staging);
+      const model = JSON.parse((await staging.read(resultUri(result, 'pca_model.json'))).toString('utf8')) as PcaModel;
+      const pca = await localCopy(staging, pcaFileUri(result), scratch);
+      const features = await localCopy(staging, featuresFileUri(result), scratch);
+      const errors = await localCopy(staging, resultUri(result, 'errors.parquet'), scratch);
+
+      const step = Math.max(1, Math.ceil(model.rows / MAX_POINTS));
+      const points: ReportData['points'] = [];
+      let row = 0;
+      for await (const batch of readVectorParquet([pca], 'pcaFeatures', { orderBy: 'path' })) {
+        for (let i = 0; i < batch.paths.length; i++, row++) {
+          if (row % step !== 0) continue;
+          points.push({ pc1: batch.vectors[i * batch.dim], pc2: batch.dim > 1 ? batch.vectors[i * batch.dim + 1] : 0, label: batch.labels[i] });
+        }
+      }
+      const counts = await queryParquet('SELECT label, count(*) AS n FROM read_parquet($1) GROUP BY 1 ORDER BY 1', [features]);
+      const [errorCount] = await queryParquet('SELECT count(*) AS n FROM read_parquet($1)', [errors]);
+      const listed = await queryParquet(`SELECT path, error FROM read_parquet($1) ORDER BY path LIMIT ${MAX_ERRORS_LISTED}`, [errors]);
+      const data: ReportData = {
+        title: `Orchard run ${input.runId}: ${input.source}`,
+        points,
+        explainedVariance: model.explainedVariance,
+        countsByLabel: counts.map((r) => [String(r.label), Number(r.n)]),
+        errors: listed.map((r) => ({ path: String(r.path), error: String(r.error) })),
+        errorCount: Number(errorCount.n),
+        timings: Object.entries(input.timings).map(([stage, ms]) => [stage, ms / 1000]),
+      };
+      await staging.write(resultUri(result, 'report.html'), renderReportHtml(data));
+      await staging.write(resultUri(result, 'report.png'), await sharp(Buffer.from(renderReportSvg(data))).png().toBuffer());
+    }),
+  );
+}

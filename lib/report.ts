@@ -1,0 +1,113 @@
+// The run report: one SVG drawing (scatter of PC1 x PC2 by label, scree plot, counts per label) used both inline in
+// a self-contained report.html and rasterised to report.png.
+
+/** What the report shows. */
+export interface ReportData {
+  title: string;
+  /** PC1 and PC2 of (a sample of) the rows, with their labels. */
+  points: { pc1: number; pc2: number; label: string }[];
+  explainedVariance: number[];
+  countsByLabel: [string, number][];
+  errors: { path: string; error: string }[];
+  errorCount: number;
+  /** Stage name to seconds. */
+  timings: [string, number][];
+}
+
+const palette = [
+  '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf',
+  '#393b79', '#637939', '#8c6d31', '#843c39', '#7b4173', '#3182bd', '#e6550d', '#31a354', '#756bb1', '#636363',
+];
+
+const escapeXml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const fmt = (v: number, digits = 3) => (Number.isFinite(v) ? v.toFixed(digits) : String(v));
+
+/** The report's drawing as a standalone SVG document. */
+export function renderReportSvg(data: ReportData): string {
+  const width = 1200;
+  const height = 640;
+  const labels = data.countsByLabel.map(([label]) => label);
+  const colour = new Map(labels.map((label, i) => [label, palette[i % palette.length]]));
+  const parts: string[] = [];
+
+  // Scatter of PC1 x PC2 in the left panel.
+  const plot = { x: 60, y: 60, w: 560, h: 520 };
+  const xs = data.points.map((p) => p.pc1);
+  const ys = data.points.map((p) => p.pc2);
+  const [xMin, xMax] = [Math.min(...xs, 0), Math.max(...xs, 0)];
+  const [yMin, yMax] = [Math.min(...ys, 0), Math.max(...ys, 0)];
+  const sx = (v: number) => plot.x + ((v - xMin) / (xMax - xMin || 1)) * plot.w;
+  const sy = (v: number) => plot.y + plot.h - ((v - yMin) / (yMax - yMin || 1)) * plot.h;
+  parts.push(`<text x="${plot.x}" y="40" font-size="18" font-weight="bold">PC1 x PC2 by label</text>`);
+  parts.push(`<rect x="${plot.x}" y="${plot.y}" width="${plot.w}" height="${plot.h}" fill="none" stroke="#999"/>`);
+  parts.push(`<g id="scatter">`);
+  for (const p of data.points) {
+    parts.push(`<circle cx="${fmt(sx(p.pc1), 1)}" cy="${fmt(sy(p.pc2), 1)}" r="3" fill="${colour.get(p.label) ?? '#000'}" fill-opacity="0.75"/>`);
+  }
+  parts.push(`</g>`);
+  parts.push(`<text x="${plot.x + plot.w / 2}" y="${plot.y + plot.h + 30}" font-size="13" text-anchor="middle">PC1 (${fmt(100 * (data.explainedVariance[0] ?? 0), 1)} %)</text>`);
+  parts.push(`<text x="20" y="${plot.y + plot.h / 2}" font-size="13" transform="rotate(-90 20 ${plot.y + plot.h / 2})" text-anchor="middle">PC2 (${fmt(100 * (data.explainedVariance[1] ?? 0), 1)} %)</text>`);
+
+  // Scree plot, top right.
+  const scree = { x: 700, y: 60, w: 460, h: 200 };
+  const maxRatio = Math.max(...data.explainedVariance, 1e-9);
+  const barWidth = scree.w / Math.max(data.explainedVariance.length, 1);
+  parts.push(`<text x="${scree.x}" y="40" font-size="18" font-weight="bold">Explained variance (scree)</text>`);
+  parts.push(`<g id="scree">`);
+  data.explainedVariance.forEach((ratio, i) => {
+    const h = (ratio / maxRatio) * scree.h;
+    parts.push(`<rect x="${fmt(scree.x + i * barWidth + 2, 1)}" y="${fmt(scree.y + scree.h - h, 1)}" width="${fmt(Math.max(barWidth - 4, 1), 1)}" height="${fmt(h, 1)}" fill="#4c78a8"/>`);
+    if (data.explainedVariance.length <= 20) {
+      parts.push(`<text x="${fmt(scree.x + (i + 0.5) * barWidth, 1)}" y="${scree.y + scree.h + 15}" font-size="11" text-anchor="middle">PC${i + 1} ${fmt(100 * ratio, 1)}%</text>`);
+    }
+  });
+  parts.push(`</g>`);
+
+  // Counts per label with the scatter's colours, bottom right.
+  const counts = { x: 700, y: 320 };
+  const maxCount = Math.max(...data.countsByLabel.map(([, n]) => n), 1);
+  const rowHeight = Math.min(18, 300 / Math.max(labels.length, 1));
+  parts.push(`<text x="${counts.x}" y="${counts.y - 10}" font-size="18" font-weight="bold">Images per label</text>`);
+  data.countsByLabel.forEach(([label, n], i) => {
+    const y = counts.y + i * rowHeight;
+    parts.push(`<rect x="${counts.x + 170}" y="${fmt(y, 1)}" width="${fmt((n / maxCount) * 270, 1)}" height="${fmt(rowHeight - 3, 1)}" fill="${colour.get(label)}"/>`);
+    parts.push(`<text x="${counts.x + 165}" y="${fmt(y + rowHeight - 5, 1)}" font-size="11" text-anchor="end">${escapeXml(label)} (${n})</text>`);
+  });
+
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
+    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+    ...parts,
+    `</svg>`,
+  ].join('\n');
+}
+
+/** A self-contained HTML page (opens from disk, no network): the drawing plus the tables behind it. */
+export function renderReportHtml(data: ReportData): string {
+  const rows = (cells: string[][]) => cells.map((c) => `<tr>${c.map((v) => `<td>${escapeXml(v)}</td>`).join('')}</tr>`).join('\n');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeXml(data.title)}</title>
+<style>body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0 24px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px}h2{margin-top:28px}</style>
+</head><body>
+<h1>${escapeXml(data.title)}</h1>
+${renderReportSvg(data)}
+<h2>Explained variance</h2>
+<table><tr><th>component</th><th>ratio</th><th>cumulative</th></tr>
+${rows(data.explainedVariance.map((r, i) => [`PC${i + 1}`, fmt(r, 4), fmt(data.explainedVariance.slice(0, i + 1).reduce((a, b) => a + b, 0), 4)]))}
+</table>
+<h2>Images per label</h2>
+<table><tr><th>label</th><th>images</th></tr>
+${rows(data.countsByLabel.map(([label, n]) => [label, String(n)]))}
+</table>
+<h2>Stage timings</h2>
+<table><tr><th>stage</th><th>seconds</th></tr>
+${rows(data.timings.map(([stage, s]) => [stage, fmt(s, 2)]))}
+</table>
+<h2 id="errors">Errors (${data.errorCount})</h2>
+<table><tr><th>path</th><th>error</th></tr>
+${rows(data.errors.map((e) => [e.path, e.error]))}
+</table>
+${data.errorCount > data.errors.length ? `<p>${data.errorCount - data.errors.length} more in errors.parquet</p>` : ''}
+</body></html>
+`;
+}
