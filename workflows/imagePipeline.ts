@@ -6,9 +6,11 @@ import {
   defineQuery,
   patched,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { ActivityOptions } from '@temporalio/workflow';
 import type { OrchardActivities } from '../activities/index.js';
 import type {
   FeaturizePartitionResult,
@@ -29,13 +31,14 @@ const control = proxyActivities<OrchardActivities>({
 });
 
 // A partition of a few hundred images takes seconds; heartbeats after every batch let a dead worker be noticed fast.
-const featurize = proxyActivities<OrchardActivities>({
+const featurizeOptions: ActivityOptions = {
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '20 seconds',
   retry,
   // On cancellation, wait until the activities have stopped, so cleaning up staging cannot race with their writes.
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-});
+};
+const featurize = proxyActivities<OrchardActivities>(featurizeOptions);
 
 // Cleaning up after a failure must not hold back the failure's report for minutes.
 const cleanup = proxyActivities<OrchardActivities>({
@@ -113,11 +116,14 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
       const canStart = !mustContinue && firstFailure === undefined && state.nextPartition < listing.partitions;
       if (canStart && inFlight.size < options.maxConcurrentPartitions) {
         const partition = state.nextPartition++;
-        const running: Promise<void> = featurize.featurizePartition({ ...context, partition }).then(
+        // The summary makes the history in the Web UI read as a story: which partition of how many.
+        const summary = `partition ${partition + 1} of ${listing.partitions}`;
+        const running: Promise<void> = featurize.featurizePartition.executeWithOptions({ ...featurizeOptions, summary }, [{ ...context, partition }]).then(
           (result: FeaturizePartitionResult) => {
             state.featurized += result.featurized;
             state.failed += result.failed;
             partitionsDone++;
+            setCurrentDetails(`featurized ${state.featurized} of ${listing.images} images (${state.failed} failed), ${partitionsDone}/${listing.partitions} partitions`);
             for (const [key, ms] of Object.entries(result.timings)) state.featurizeTimings[key] = (state.featurizeTimings[key] ?? 0) + ms;
             inFlight.delete(running);
           },

@@ -47,6 +47,14 @@ test('all 900 sample images: folder labels, real features, a PCA that matches an
   const labels = await queryParquet('SELECT label, count(*) AS n FROM read_parquet($1) GROUP BY 1 ORDER BY 1', [path.join(output, 'features', '*.parquet')]);
   assert.deepEqual(labels.map((r) => [r.label, r.n]), folders.map((f) => [f, 60]));
 
+  // The Web UI shows each featurize activity with its summary.
+  const events = (await env.client.workflow.getHandle('e2e-first').fetchHistory()).events ?? [];
+  const summaries = events
+    .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'featurizePartition')
+    .map((e) => JSON.parse(Buffer.from(e.userMetadata?.summary?.data ?? []).toString('utf8')) as string);
+  assert.equal(summaries.length, 8);
+  assert.deepEqual(summaries, [...Array(8).keys()].map((i) => `partition ${i + 1} of 8`));
+
   const status = execFileSync(process.execPath, [path.join(projectRoot, 'dist', 'scripts', 'status.js'), 'e2e-first'], {
     env: { ...process.env, TEMPORAL_ADDRESS: env.address },
     encoding: 'utf8',
