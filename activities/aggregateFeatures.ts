@@ -2,8 +2,8 @@ import { heartbeat } from '@temporalio/activity';
 import type { WorkerConfig } from '../lib/config.js';
 import type { AggregateResult, RunContext } from '../lib/contract.js';
 import { failingClearly } from '../lib/failures.js';
-import { errorsPartUri, featuresFileUri, featuresPartUri, resultUri, stagedResult } from '../lib/layout.js';
-import { mergeParquet, queryParquet } from '../lib/parquet.js';
+import { carriedUri, errorsPartUri, featuresFileUri, featuresPartUri, manifestPartUri, resultUri, stagedResult, type ManifestEntry } from '../lib/layout.js';
+import { mergeFeatures, mergeParquet, queryParquet, writeErrorParquet, writeVersionParquet } from '../lib/parquet.js';
 import { localCopy, localTarget, publish, withScratchDir } from '../lib/scratch.js';
 import { storageFor } from '../lib/storage.js';
 
@@ -11,7 +11,10 @@ export interface AggregateInput extends RunContext {
   partitions: number;
 }
 
-/** Merge the per-partition parts into the features dataset and errors.parquet, and check that no path repeats. */
+/**
+ * Merge the per-partition parts, and the vectors an incremental run carries over, into the features dataset and
+ * errors.parquet; record each image's version in versions.parquet; check that no path repeats.
+ */
 export async function aggregateFeatures(input: AggregateInput, config: WorkerConfig): Promise<AggregateResult> {
   return failingClearly('aggregateFeatures', () =>
     withScratchDir(config.scratchDir, async (scratch) => {
@@ -26,22 +29,40 @@ export async function aggregateFeatures(input: AggregateInput, config: WorkerCon
       };
       const featureParts = await fetchAll(featuresPartUri);
       const errorParts = await fetchAll(errorsPartUri);
+      const carried = (await staging.read(carriedUri(input.staging)))
+        .toString('utf8')
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as { path: string; version: string });
       const result = stagedResult(input.staging);
       const featuresUri = featuresFileUri(result);
       const errorsUri = resultUri(result, 'errors.parquet');
+      const versionsUri = resultUri(result, 'versions.parquet');
       const featuresFile = localTarget(staging, featuresUri, scratch);
       const errorsFile = localTarget(staging, errorsUri, scratch);
-      const rows = await mergeParquet(featureParts, featuresFile, { orderBy: 'path' });
-      const failed = await mergeParquet(errorParts, errorsFile, { orderBy: 'path' });
-      const [stats] = await queryParquet(
-        'SELECT count(DISTINCT path) AS paths, count(DISTINCT label) AS labels FROM read_parquet($1)',
-        [featuresFile],
-      );
+      const versionsFile = localTarget(staging, versionsUri, scratch);
+
+      const previous = carried.length > 0 ? await localCopy(storageFor(input.output, input), featuresFileUri(input.output), scratch) : '';
+      const rows = await mergeFeatures(featureParts, featuresFile, { previous, paths: carried.map((c) => c.path) });
+      const failed = errorParts.length > 0 ? await mergeParquet(errorParts, errorsFile, { orderBy: 'path' }) : 0;
+      if (errorParts.length === 0) await writeErrorParquet(errorsFile, []);
+      const [stats] = await queryParquet('SELECT count(DISTINCT path) AS paths, count(DISTINCT label) AS labels FROM read_parquet($1)', [featuresFile]);
       if (Number(stats.paths) !== rows) {
         throw new Error(`features hold ${rows} rows but ${String(stats.paths)} distinct paths; a partition was written twice`);
       }
+
+      // The version of every image in the result: new ones from the manifest (failed ones are retried next time).
+      const failedPaths = new Set(failed > 0 ? (await queryParquet('SELECT path FROM read_parquet($1)', [errorsFile])).map((r) => String(r.path)) : []);
+      const versions = [...carried];
+      for (let n = 0; n < input.partitions; n++) {
+        const entries = JSON.parse((await staging.read(manifestPartUri(input.staging, n))).toString('utf8')) as ManifestEntry[];
+        for (const entry of entries) if (!failedPaths.has(entry.uri)) versions.push({ path: entry.uri, version: entry.version });
+      }
+      await writeVersionParquet(versionsFile, versions);
+
       await publish(staging, featuresFile, featuresUri);
       await publish(staging, errorsFile, errorsUri);
+      await publish(staging, versionsFile, versionsUri);
       return { rows, failed, labels: Number(stats.labels) };
     }),
   );

@@ -1,5 +1,5 @@
 import type { WorkerConfig } from '../lib/config.js';
-import type { FeaturizePartitionInput, FitPcaInput, ReportInput, RunContext } from '../lib/contract.js';
+import type { FeaturizePartitionInput, FitPcaInput, ListImagesInput, ReportInput, RunContext } from '../lib/contract.js';
 import { aggregateFeatures, type AggregateInput } from './aggregateFeatures.js';
 import { checkVariance } from './checkVariance.js';
 import { commitResults, discardStaging } from './commitResults.js';
@@ -14,7 +14,7 @@ import { projectFeatures } from './projectFeatures.js';
 export function createActivities(config: WorkerConfig) {
   return {
     resolveInput,
-    listImages,
+    listImages: (input: ListImagesInput) => listImages(input, config),
     featurizePartition: (input: FeaturizePartitionInput) => featurizePartition(input, config),
     aggregateFeatures: (input: AggregateInput) => aggregateFeatures(input, config),
     fitPca: (input: FitPcaInput) => fitPca(input, config),

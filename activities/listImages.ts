@@ -1,10 +1,12 @@
 import path from 'node:path';
 import { heartbeat } from '@temporalio/activity';
-import { FEATURE_DIM, InputError } from '../lib/config.js';
+import { FEATURE_DIM, InputError, type WorkerConfig } from '../lib/config.js';
 import type { ListImagesInput, ListImagesResult } from '../lib/contract.js';
 import { failingClearly } from '../lib/failures.js';
 import { fileNameMatcher } from '../lib/glob.js';
-import { manifestPartUri, type ManifestEntry } from '../lib/layout.js';
+import { carriedUri, manifestPartUri, resultUri, successUri, type ManifestEntry } from '../lib/layout.js';
+import { queryParquet } from '../lib/parquet.js';
+import { localCopy, withScratchDir } from '../lib/scratch.js';
 import { isS3Uri, joinUri, storageFor } from '../lib/storage.js';
 
 /** The label of an image: the name of its parent folder. */
@@ -17,9 +19,21 @@ function baseName(uri: string): string {
   return uri.slice(uri.lastIndexOf(isS3Uri(uri) ? '/' : path.sep) + 1);
 }
 
-/** List the source recursively, keep the files whose name matches the glob and write the manifest in partitions. */
-export async function listImages(input: ListImagesInput): Promise<ListImagesResult> {
-  return failingClearly('listImages', async () => {
+/** Path -> version of every image in the last committed result, or an empty map when there is none. */
+async function previousVersions(input: ListImagesInput, scratch: string): Promise<Map<string, string>> {
+  const output = storageFor(input.output, input);
+  const versions = resultUri(input.output, 'versions.parquet');
+  if (!(await output.exists(successUri(input.output))) || !(await output.exists(versions))) return new Map();
+  const rows = await queryParquet('SELECT path, version FROM read_parquet($1)', [await localCopy(output, versions, scratch)]);
+  return new Map(rows.map((r) => [String(r.path), String(r.version)]));
+}
+
+/**
+ * List the source recursively, keep the files whose name matches the glob and write the manifest in partitions.
+ * Incremental runs leave out the images whose version equals the last result's and list them as carried over.
+ */
+export async function listImages(input: ListImagesInput, config: WorkerConfig): Promise<ListImagesResult> {
+  return failingClearly('listImages', () => withScratchDir(config.scratchDir, async (scratch) => {
     let matches: (name: string) => boolean;
     try {
       matches = fileNameMatcher(input.glob);
@@ -42,6 +56,8 @@ export async function listImages(input: ListImagesInput): Promise<ListImagesResu
       heartbeat({ images, partitions });
     };
     await staging.removeAll(joinUri(input.staging, 'manifest'));
+    const previous = input.incremental ? await previousVersions(input, scratch) : new Map<string, string>();
+    const carried: string[] = [];
     for await (const object of source.list(input.source)) {
       if (object.uri.startsWith(outputPrefix)) continue;
       if (!matches(baseName(object.uri))) continue;
@@ -49,16 +65,21 @@ export async function listImages(input: ListImagesInput): Promise<ListImagesResu
       labels.add(label);
       images++;
       bytes += object.size;
+      if (previous.get(object.uri) === object.version) {
+        carried.push(JSON.stringify({ path: object.uri, version: object.version }));
+        continue;
+      }
       pending.push({ uri: object.uri, label, size: object.size, version: object.version });
       if (pending.length === input.partitionSize) await flush();
     }
     if (pending.length > 0) await flush();
+    await staging.write(carriedUri(input.staging), carried.join('\n') + (carried.length > 0 ? '\n' : ''));
     if (images === 0) {
       throw new InputError(`no file matching "${input.glob}" under ${input.source}; check --source and --glob`);
     }
     if (input.k > Math.min(FEATURE_DIM, images - 1)) {
       throw new InputError(`k=${input.k} needs at least ${input.k + 1} images, found ${images} under ${input.source}; lower --k`);
     }
-    return { images, partitions, labels: labels.size, bytes };
-  });
+    return { images, reused: carried.length, partitions, labels: labels.size, bytes };
+  }));
 }

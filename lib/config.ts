@@ -33,6 +33,7 @@ export const pipelineDefaults = {
   partitionSize: 128,
   maxConcurrentPartitions: 8,
   maxHistoryEvents: 10_000,
+  incremental: false,
 } as const;
 
 /** Settings of a worker process, read from the environment. */
@@ -138,7 +139,7 @@ export function resolvePipelineInput(input: PipelineInput): ResolvedPipelineInpu
   if (typeof input !== 'object' || input === null) {
     throw new InputError('the pipeline input must be a JSON object such as {"source":"<dir or s3://bucket/prefix>","output":"<dir or s3://bucket/prefix>"}');
   }
-  const known = new Set(['source', 'output', 'glob', 'k', 'partitionSize', 'maxConcurrentPartitions', 'maxHistoryEvents', 's3Endpoint']);
+  const known = new Set(['source', 'output', 'glob', 'k', 'partitionSize', 'maxConcurrentPartitions', 'maxHistoryEvents', 's3Endpoint', 'incremental']);
   for (const key of Object.keys(input)) {
     if (!known.has(key)) problems.push(`unknown option "${key}" (known: ${[...known].join(', ')})`);
   }
@@ -154,6 +155,7 @@ export function resolvePipelineInput(input: PipelineInput): ResolvedPipelineInpu
   positive('partitionSize', 10_000);
   positive('maxConcurrentPartitions', 1_000);
   positive('maxHistoryEvents', 40_000);
+  if (typeof resolved.incremental !== 'boolean') problems.push(`"incremental" must be true or false, got ${JSON.stringify(resolved.incremental)}`);
   if (typeof resolved.glob !== 'string' || resolved.glob === '' || resolved.glob.includes('/')) {
     problems.push(`"glob" must be a file-name pattern such as "*.jpg" (no "/"), got ${JSON.stringify(resolved.glob)}`);
   }

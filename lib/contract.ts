@@ -18,6 +18,11 @@ export interface PipelineInput {
   maxHistoryEvents?: number;
   /** S3-compatible endpoint such as http://127.0.0.1:9000 (MinIO); default: AWS. */
   s3Endpoint?: string;
+  /**
+   * Featurize only images that are new or changed (by path and ETag or size+mtime) since the last successful run to
+   * the same output, carry the other vectors over and drop deleted images (default false; schedules set it).
+   */
+  incremental?: boolean;
 }
 
 /** A pipeline input with every default filled in and local paths made absolute. */
@@ -35,12 +40,15 @@ export interface RunContext {
 export interface ListImagesInput extends RunContext {
   glob: string;
   partitionSize: number;
+  incremental: boolean;
   /** Checked against the number of images found, so an impossible PCA fails before any featurizing. */
   k: number;
 }
 
 export interface ListImagesResult {
   images: number;
+  /** Unchanged images whose vectors are carried over from the previous result (incremental runs). */
+  reused: number;
   partitions: number;
   labels: number;
   bytes: number;
@@ -113,6 +121,8 @@ export interface RunSummary {
   output: string;
   images: number;
   featurized: number;
+  /** Of the featurized images, how many were carried over unchanged from the previous result. */
+  reused: number;
   failed: number;
   labels: number;
   k: number;

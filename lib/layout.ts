@@ -6,12 +6,14 @@ import { joinUri } from './storage.js';
 
 const part = (n: number) => `part-${String(n).padStart(6, '0')}`;
 
+/** Images an incremental run carries over unchanged: JSON lines of {path, version}. */
+export const carriedUri = (staging: string) => joinUri(staging, 'carried.jsonl');
 export const manifestPartUri = (staging: string, n: number) => joinUri(staging, 'manifest', `${part(n)}.json`);
 export const featuresPartUri = (staging: string, n: number) => joinUri(staging, 'parts', 'features', `${part(n)}.parquet`);
 export const errorsPartUri = (staging: string, n: number) => joinUri(staging, 'parts', 'errors', `${part(n)}.parquet`);
 
 /** The result as it appears under the output once committed; staged first under `<staging>/result`. */
-export const resultEntries = ['features', 'pca', 'pca_model.json', 'errors.parquet', 'report.html', 'report.png'] as const;
+export const resultEntries = ['features', 'pca', 'pca_model.json', 'errors.parquet', 'versions.parquet', 'report.html', 'report.png'] as const;
 export const resultUri = (base: string, entry: (typeof resultEntries)[number]) => joinUri(base, entry);
 export const stagedResult = (staging: string) => joinUri(staging, 'result');
 export const featuresFileUri = (base: string) => joinUri(base, 'features', 'features-000000.parquet');

@@ -168,13 +168,52 @@ export async function writeVectorParquet(file: string, column: VectorColumn, row
 
 /** Atomically writes a (path, error) Parquet file with ZSTD compression. */
 export async function writeErrorParquet(file: string, rows: { path: string; error: string }[]): Promise<void> {
-  await writeViaTempTable(file, 'path VARCHAR, error VARCHAR', (appender) => {
-    for (const row of rows) {
-      appender.appendVarchar(row.path);
-      appender.appendVarchar(row.error);
+  await writeStringPairs(file, 'error', rows.map((row) => [row.path, row.error]));
+}
+
+/** Atomically writes (path, version) rows: the version of each image in a result, for incremental runs. */
+export async function writeVersionParquet(file: string, rows: { path: string; version: string }[]): Promise<void> {
+  await writeStringPairs(file, 'version', rows.map((row) => [row.path, row.version]));
+}
+
+async function writeStringPairs(file: string, column: string, rows: [string, string][]): Promise<void> {
+  await writeViaTempTable(file, `path VARCHAR, ${quotedIdentifier(column)} VARCHAR`, (appender) => {
+    for (const [path, value] of rows) {
+      appender.appendVarchar(path);
+      appender.appendVarchar(value);
       appender.endRow();
     }
   });
+}
+
+/**
+ * Atomically writes the features dataset: every row of the new parts plus the rows of `previous` whose path is in
+ * `carried` (unchanged images of an incremental run), ordered by path; returns the row count.
+ */
+export async function mergeFeatures(parts: readonly string[], output: string, carried?: { previous: string; paths: readonly string[] }): Promise<number> {
+  const sources: string[] = [];
+  const params: DuckDBValue[] = [];
+  if (parts.length > 0) {
+    params.push(literalFileList(parts, 'mergeFeatures'));
+    sources.push(`SELECT path, label, features FROM read_parquet($${params.length})`);
+  }
+  if (carried && carried.paths.length > 0) {
+    params.push(literalFileList([carried.previous], 'mergeFeatures'), listValue([...carried.paths]));
+    // A semi-join on the unnested list: list_contains per row would be quadratic in the number of images.
+    sources.push(`SELECT path, label, features FROM read_parquet($${params.length - 1}) WHERE path IN (SELECT unnest($${params.length}))`);
+  }
+  if (sources.length === 0) throw new Error('mergeFeatures: no new parts and nothing carried over');
+  return writeAtomically(output, (tmpFile) =>
+    withConnection(async (connection) => {
+      params.push(tmpFile);
+      const result = await connection.run(
+        `COPY (${sources.join(' UNION ALL ')} ORDER BY path) TO $${params.length} ${parquetCopyOptions()}`,
+        params,
+        [...params.slice(0, -1).map(() => LIST(VARCHAR)), VARCHAR],
+      );
+      return result.rowsChanged;
+    }),
+  );
 }
 
 interface Batch {

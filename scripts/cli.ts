@@ -4,7 +4,8 @@ import { InputError, resolvePipelineInput } from '../lib/config.js';
 import type { ResolvedPipelineInput, RunSummary } from '../lib/contract.js';
 
 const usage = `usage: npm run pipeline -- --source <dir | s3://bucket/prefix> --output <dir | s3://bucket/prefix>
-       [--glob '*.jpg'] [--k 5] [--partition-size 128] [--max-concurrent-partitions 8] [--s3-endpoint URL] [--workflow-id ID]`;
+       [--glob '*.jpg'] [--k 5] [--partition-size 128] [--max-concurrent-partitions 8] [--s3-endpoint URL] [--workflow-id ID]
+       [--incremental]   (featurize only new or changed images since the last run to the same output)`;
 
 /** Parse the pipeline command line into a validated pipeline input; throws InputError with the usage on mistakes. */
 export function parsePipelineArgs(argv: string[]): { input: ResolvedPipelineInput; workflowId?: string } {
@@ -22,6 +23,7 @@ export function parsePipelineArgs(argv: string[]): { input: ResolvedPipelineInpu
         'max-concurrent-partitions': { type: 'string' },
         's3-endpoint': { type: 'string' },
         'workflow-id': { type: 'string' },
+        incremental: { type: 'boolean' },
       },
     }));
   } catch (err) {
@@ -43,6 +45,7 @@ export function parsePipelineArgs(argv: string[]): { input: ResolvedPipelineInpu
       ? { maxConcurrentPartitions: number('max-concurrent-partitions', values['max-concurrent-partitions']) }
       : {}),
     ...(values['s3-endpoint'] !== undefined ? { s3Endpoint: values['s3-endpoint'] } : {}),
+    ...(values.incremental ? { incremental: true } : {}),
   });
   return { input, ...(values['workflow-id'] ? { workflowId: values['workflow-id'] } : {}) };
 }

@@ -8,7 +8,7 @@ import { parsePipelineArgs, runCommand } from './cli.js';
 
 const usage = `usage: npm run schedule -- <create|update|describe|pause|unpause|delete|trigger> --id <schedule id>
   create and update also take: --source ... --output ... [pipeline options] [--cron '0 2 * * *'] [--timezone UTC]
-                               [--catchup-window 1d]`;
+                               [--catchup-window 1d] [--full]   (scheduled runs are incremental unless --full)`;
 
 const scheduleOptions = {
   id: { type: 'string' },
@@ -19,7 +19,10 @@ const scheduleOptions = {
 
 /** Split the command line into the subcommand, the schedule's own options and the pipeline options. */
 function parseScheduleArgs(argv: string[]) {
-  const [command, ...rest] = argv;
+  const [command, ...flags] = argv;
+  // Scheduled runs are incremental unless --full asks to reprocess every image each time.
+  const full = flags.includes('--full');
+  const rest = flags.filter((flag) => flag !== '--full');
   const commands = ['create', 'update', 'describe', 'pause', 'unpause', 'delete', 'trigger'];
   if (!commands.includes(command)) throw new InputError(`unknown or missing command ${JSON.stringify(command ?? '')}\n${usage}`);
   const pipelineArgs: string[] = [];
@@ -38,7 +41,7 @@ function parseScheduleArgs(argv: string[]) {
     cron: values.cron ?? '0 2 * * *',
     timezone: values.timezone ?? 'UTC',
     catchupWindow: values['catchup-window'] ?? '1d',
-    pipeline: wantsPipeline ? parsePipelineArgs(pipelineArgs).input : undefined,
+    pipeline: wantsPipeline ? { ...parsePipelineArgs(pipelineArgs).input, incremental: !full } : undefined,
   };
 }
 

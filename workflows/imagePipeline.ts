@@ -100,7 +100,8 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
   try {
     if (!state.listing) {
       const { glob, partitionSize, k } = options;
-      state.listing = await timed('list', () => control.listImages({ ...context, glob, partitionSize, k }));
+      const incremental = options.incremental === true;
+      state.listing = await timed('list', () => control.listImages({ ...context, glob, partitionSize, k, incremental }));
       stage = 'featurizing';
     }
     const listing = state.listing;
@@ -164,6 +165,7 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
       output: context.output,
       images: listing.images,
       featurized: aggregate.rows,
+      reused: listing.reused ?? 0,
       failed: aggregate.failed,
       labels: aggregate.labels,
       k: pca.k,

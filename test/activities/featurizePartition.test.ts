@@ -34,8 +34,8 @@ after(async () => {
 });
 
 test('a retried partition overwrites its own part: the aggregate holds every image exactly once', async () => {
-  const listing: ListImagesResult = await activity.run(listImages, { ...context, glob: '*.jpg', partitionSize: 6, k: 2 });
-  assert.deepEqual(listing, { images: 13, partitions: 3, labels: 2, bytes: listing.bytes });
+  const listing: ListImagesResult = await activity.run(listImages, { ...context, glob: '*.jpg', partitionSize: 6, k: 2, incremental: false }, config);
+  assert.deepEqual(listing, { images: 13, reused: 0, partitions: 3, labels: 2, bytes: listing.bytes });
   const results: FeaturizePartitionResult[] = [];
   for (let partition = 0; partition < listing.partitions; partition++) {
     results.push(await activity.run(featurizePartition, { ...context, partition }, config));

@@ -23,7 +23,7 @@ const calls = new Map<number, number>();
 
 const countingActivities: OrchardActivities = {
   resolveInput: async (input) => resolvePipelineInput(input),
-  listImages: async () => ({ images: IMAGES, partitions: PARTITIONS, labels: 15, bytes: IMAGES * 50_000 }),
+  listImages: async () => ({ images: IMAGES, reused: 0, partitions: PARTITIONS, labels: 15, bytes: IMAGES * 50_000 }),
   featurizePartition: async ({ partition }) => {
     calls.set(partition, (calls.get(partition) ?? 0) + 1);
     const size = partition === PARTITIONS - 1 ? IMAGES - PARTITION_SIZE * (PARTITIONS - 1) : PARTITION_SIZE;
