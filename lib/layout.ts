@@ -19,6 +19,8 @@ export const stagedResult = (staging: string) => joinUri(staging, 'result');
 export const featuresFileUri = (base: string) => joinUri(base, 'features', 'features-000000.parquet');
 export const pcaFileUri = (base: string) => joinUri(base, 'pca', 'pca-000000.parquet');
 export const successUri = (output: string) => joinUri(output, '_SUCCESS');
+/** Earlier committed results, one folder per run id. */
+export const runsUri = (output: string) => joinUri(output, 'runs');
 
 /** One partition of the manifest: the images a single featurize activity processes. */
 export interface ManifestEntry {

@@ -92,3 +92,16 @@ test('incremental: false (the --full of schedules) featurizes everything again',
   assert.deepEqual([full.summary.reused, full.summary.featurized], [0, 13]);
   assert.equal(full.featurizeActivities, 7);
 });
+
+test('earlier results are kept under runs/<run id>/, the newest three', async () => {
+  const runIds = await fs.readdir(path.join(output, 'runs'));
+  assert.equal(runIds.length, 3, 'four runs: the latest at the top level, the three before it under runs/');
+  const latest = JSON.parse(await fs.readFile(path.join(output, '_SUCCESS'), 'utf8')) as RunSummary;
+  assert.ok(!runIds.includes(latest.runId));
+  for (const id of runIds) {
+    const archived = JSON.parse(await fs.readFile(path.join(output, 'runs', id, '_SUCCESS'), 'utf8')) as RunSummary;
+    assert.equal(archived.runId, id);
+    await fs.access(path.join(output, 'runs', id, 'features'));
+    await fs.access(path.join(output, 'runs', id, 'pca_model.json'));
+  }
+});
