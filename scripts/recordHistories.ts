@@ -1,6 +1,7 @@
-// `npm run record-histories`: run imagePipeline on a few sample images and save every run's history under
-// test/histories/, where test/workflows/replay.test.ts replays them so a non-deterministic workflow change fails CI.
-// Run it again, and commit the new files, only when a workflow change is meant to break compatibility.
+// `npm run record-histories -- <tag>`: run imagePipeline on a few sample images and save every run's history as
+// test/histories/<tag>-<case>-<n>.json, where test/workflows/replay.test.ts replays them all, so a workflow change
+// that breaks running workflows fails CI. Record a new tag after each workflow change made compatible with patched();
+// keep the older tags: they prove the old paths still replay.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -12,6 +13,11 @@ import { startDevServer } from '../lib/devServer.js';
 import { findFreePortBase } from '../lib/ports.js';
 import { createOrchardWorker } from '../workers/orchardWorker.js';
 
+const tag = process.argv[2];
+if (!tag || !/^[\w.-]+$/.test(tag)) {
+  console.error('usage: npm run record-histories -- <tag>   (e.g. v3; files are named <tag>-<case>-<n>.json)');
+  process.exit(2);
+}
 const work = await fs.mkdtemp(path.join(os.tmpdir(), 'orchard-record-'));
 const source = path.join(work, 'photos');
 for (const label of ['apple_hit_1', 'cucumber_1', 'pear_3']) {
@@ -33,7 +39,6 @@ try {
     plain: { source, output: path.join(work, 'out-plain'), k: 2, partitionSize: 4 },
     'continue-as-new': { source, output: path.join(work, 'out-can'), k: 2, partitionSize: 2, maxConcurrentPartitions: 1, maxHistoryEvents: 30 },
   };
-  await fs.rm(target, { recursive: true, force: true });
   await fs.mkdir(target, { recursive: true });
   await worker.runUntil(async () => {
     for (const [name, input] of Object.entries(cases)) {
@@ -45,7 +50,7 @@ try {
           encoding: 'utf8',
           maxBuffer: 64 * 1024 * 1024,
         });
-        await fs.writeFile(path.join(target, `${name}-${n}.json`), json.trim() + '\n');
+        await fs.writeFile(path.join(target, `${tag}-${name}-${n}.json`), json.trim() + '\n');
         const history = await client.workflow.getHandle(`record-${name}`, runId).fetchHistory();
         const last = history.events?.at(-1);
         runId = last?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
@@ -54,7 +59,7 @@ try {
   });
   await client.connection.close();
   await connection.close();
-  console.log(`saved ${(await fs.readdir(target)).length} histories in ${path.relative(process.cwd(), target)}`);
+  console.log(`saved the ${tag} histories in ${path.relative(process.cwd(), target)}`);
 } finally {
   await server.stop();
   await fs.rm(work, { recursive: true, force: true });

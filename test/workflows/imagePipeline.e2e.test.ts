@@ -47,7 +47,9 @@ test('all 900 sample images: folder labels, real features, a PCA that matches an
   const labels = await queryParquet('SELECT label, count(*) AS n FROM read_parquet($1) GROUP BY 1 ORDER BY 1', [path.join(output, 'features', '*.parquet')]);
   assert.deepEqual(labels.map((r) => [r.label, r.n]), folders.map((f) => [f, 60]));
 
-  // The Web UI shows each featurize activity with its summary.
+  // The Web UI shows the counts (memo) and each featurize activity with its summary.
+  const { memo } = await env.client.workflow.getHandle('e2e-first').describe();
+  assert.deepEqual(memo, { images: 900, featurized: 900, reused: 0, failed: 0, labels: 15 });
   const events = (await env.client.workflow.getHandle('e2e-first').fetchHistory()).events ?? [];
   const summaries = events
     .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'featurizePartition')
