@@ -1,5 +1,5 @@
 import type { WorkerConfig } from '../lib/config.js';
-import type { FeaturizePartitionInput, FitPcaInput, ListImagesInput, ReportInput, RunContext } from '../lib/contract.js';
+import type { FeaturizePartitionInput, FitPcaInput, ListImagesInput, PipelineInput, ReportInput, RunContext } from '../lib/contract.js';
 import { aggregateFeatures, type AggregateInput } from './aggregateFeatures.js';
 import { checkVariance } from './checkVariance.js';
 import { commitResults, discardStaging } from './commitResults.js';
@@ -13,7 +13,7 @@ import { projectFeatures } from './projectFeatures.js';
 /** The activities of Orchard, bound to one worker process's configuration. */
 export function createActivities(config: WorkerConfig) {
   return {
-    resolveInput,
+    resolveInput: (input: PipelineInput) => resolveInput(input, config),
     listImages: (input: ListImagesInput) => listImages(input, config),
     featurizePartition: (input: FeaturizePartitionInput) => featurizePartition(input, config),
     aggregateFeatures: (input: AggregateInput) => aggregateFeatures(input, config),

@@ -1,8 +1,14 @@
-import { resolvePipelineInput } from '../lib/config.js';
+import { resolvePipelineInput, type WorkerConfig } from '../lib/config.js';
 import type { PipelineInput, ResolvedPipelineInput } from '../lib/contract.js';
 import { failingClearly } from '../lib/failures.js';
 
-/** Validate a run's input and fill in the defaults, so a wrong option fails before any work starts. */
-export async function resolveInput(input: PipelineInput): Promise<ResolvedPipelineInput> {
-  return failingClearly('resolveInput', async () => resolvePipelineInput(input));
+/**
+ * Validate a run's input and fill in the defaults, so a wrong option fails before any work starts. The featurize
+ * task queue defaults to the one this deployment's control workers are configured with.
+ */
+export async function resolveInput(input: PipelineInput, config: WorkerConfig): Promise<ResolvedPipelineInput> {
+  return failingClearly('resolveInput', async () => ({
+    ...resolvePipelineInput(input),
+    featurizeTaskQueue: input.featurizeTaskQueue || config.featurizeTaskQueue,
+  }));
 }

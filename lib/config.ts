@@ -41,6 +41,14 @@ export interface WorkerConfig {
   address: string;
   namespace: string;
   taskQueue: string;
+  /**
+   * What this worker runs (ORCHARD_WORKER_ROLE): `all` (workflows and every activity on taskQueue), `control`
+   * (workflows and the listing, aggregation, PCA and commit activities) or `featurize` (only featurizePartition, on
+   * featurizeTaskQueue), so control and featurization scale on their own.
+   */
+  role: 'all' | 'control' | 'featurize';
+  /** Task queue of the featurize activities (ORCHARD_FEATURIZE_TASK_QUEUE, default: taskQueue). */
+  featurizeTaskQueue: string;
   modelPath: string;
   /** onnxruntime intra-op threads of the single session of this process. */
   inferenceThreads: number;
@@ -89,6 +97,8 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     address: env.TEMPORAL_ADDRESS || 'localhost:7233',
     namespace: env.TEMPORAL_NAMESPACE || 'default',
     taskQueue: env.ORCHARD_TASK_QUEUE || TASK_QUEUE_DEFAULT,
+    role: oneOf(env, 'ORCHARD_WORKER_ROLE', ['all', 'control', 'featurize'] as const),
+    featurizeTaskQueue: env.ORCHARD_FEATURIZE_TASK_QUEUE || env.ORCHARD_TASK_QUEUE || TASK_QUEUE_DEFAULT,
     modelPath: path.resolve(env.ORCHARD_MODEL_PATH || defaultModelPath),
     inferenceThreads: intFromEnv(env, 'ORCHARD_INFERENCE_THREADS', 1),
     batchSize: intFromEnv(env, 'ORCHARD_BATCH_SIZE', 8),
@@ -139,7 +149,7 @@ export function resolvePipelineInput(input: PipelineInput): ResolvedPipelineInpu
   if (typeof input !== 'object' || input === null) {
     throw new InputError('the pipeline input must be a JSON object such as {"source":"<dir or s3://bucket/prefix>","output":"<dir or s3://bucket/prefix>"}');
   }
-  const known = new Set(['source', 'output', 'glob', 'k', 'partitionSize', 'maxConcurrentPartitions', 'maxHistoryEvents', 's3Endpoint', 'incremental']);
+  const known = new Set(['source', 'output', 'glob', 'k', 'partitionSize', 'maxConcurrentPartitions', 'maxHistoryEvents', 's3Endpoint', 'incremental', 'featurizeTaskQueue']);
   for (const key of Object.keys(input)) {
     if (!known.has(key)) problems.push(`unknown option "${key}" (known: ${[...known].join(', ')})`);
   }

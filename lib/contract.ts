@@ -23,10 +23,13 @@ export interface PipelineInput {
    * the same output, carry the other vectors over and drop deleted images (default false; schedules set it).
    */
   incremental?: boolean;
+  /** Task queue of the featurize activities; default: the control worker's ORCHARD_FEATURIZE_TASK_QUEUE. */
+  featurizeTaskQueue?: string;
 }
 
 /** A pipeline input with every default filled in and local paths made absolute. */
-export type ResolvedPipelineInput = Required<Omit<PipelineInput, 's3Endpoint'>> & Pick<PipelineInput, 's3Endpoint'>;
+export type ResolvedPipelineInput = Required<Omit<PipelineInput, 's3Endpoint' | 'featurizeTaskQueue'>> &
+  Pick<PipelineInput, 's3Endpoint' | 'featurizeTaskQueue'>;
 
 /** Where a run keeps its intermediate files, and the options every activity needs. */
 export interface RunContext {

@@ -7,15 +7,27 @@ import { configureSharp } from '../lib/images.js';
 /** The workflow code that workers load (bundled by the SDK into its deterministic sandbox). */
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
 
-/** A worker that runs the Orchard workflow and activities on `config.taskQueue`. */
+/** The activities a worker of each role registers. */
+function activitiesFor(config: WorkerConfig) {
+  const { featurizePartition, ...control } = createActivities(config);
+  return config.role === 'featurize' ? { featurizePartition } : config.role === 'control' ? control : { featurizePartition, ...control };
+}
+
+/** A worker for `config.role`: the Orchard workflow and activities on `config.taskQueue`, or featurizing only. */
 export async function createOrchardWorker(config: WorkerConfig, connection?: NativeConnection): Promise<Worker> {
   configureSharp(config.sharpConcurrency);
+  if (config.role === 'all' && config.featurizeTaskQueue !== config.taskQueue) {
+    throw new Error(
+      `ORCHARD_FEATURIZE_TASK_QUEUE=${config.featurizeTaskQueue} differs from the task queue ${config.taskQueue}: run this worker with ORCHARD_WORKER_ROLE=control, and featurize workers with ORCHARD_WORKER_ROLE=featurize`,
+    );
+  }
+  const featurizeOnly = config.role === 'featurize';
   return Worker.create({
     connection: connection ?? (await NativeConnection.connect({ address: config.address })),
     namespace: config.namespace,
-    taskQueue: config.taskQueue,
-    workflowsPath,
-    activities: createActivities(config),
+    taskQueue: featurizeOnly ? config.featurizeTaskQueue : config.taskQueue,
+    ...(featurizeOnly ? {} : { workflowsPath }),
+    activities: activitiesFor(config),
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
     // Heartbeats carry cancellation back to activities: send them at least every second, so a cancelled run stops
     // promptly (by default the SDK would hold them for 80 % of the heartbeat timeout).

@@ -120,7 +120,8 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
         const partition = state.nextPartition++;
         // The summary makes the history in the Web UI read as a story: which partition of how many.
         const summary = `partition ${partition + 1} of ${listing.partitions}`;
-        const running: Promise<void> = featurize.featurizePartition.executeWithOptions({ ...featurizeOptions, summary }, [{ ...context, partition }]).then(
+        const taskQueue = options.featurizeTaskQueue ? { taskQueue: options.featurizeTaskQueue } : {};
+        const running: Promise<void> = featurize.featurizePartition.executeWithOptions({ ...featurizeOptions, ...taskQueue, summary }, [{ ...context, partition }]).then(
           (result: FeaturizePartitionResult) => {
             state.featurized += result.featurized;
             state.failed += result.failed;

@@ -15,7 +15,8 @@ export async function startTestServer(): Promise<TestWorkflowEnvironment> {
 
 /** Worker settings for tests: the real model and the machine's defaults, scratch files in a test folder. */
 export function testWorkerConfig(env: TestWorkflowEnvironment, overrides: Partial<WorkerConfig> = {}): WorkerConfig {
-  return { ...loadWorkerConfig(), address: env.address, taskQueue: 'orchard', ...overrides };
+  const taskQueue = overrides.taskQueue ?? 'orchard';
+  return { ...loadWorkerConfig(), address: env.address, taskQueue, featurizeTaskQueue: taskQueue, ...overrides };
 }
 
 /** A worker with the real activities, connected to the test server. */
