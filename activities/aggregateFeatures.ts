@@ -5,7 +5,7 @@ import { failingClearly } from '../lib/failures.js';
 import { carriedUri, errorsPartUri, featuresFileUri, featuresPartUri, manifestPartUri, resultUri, stagedResult, type ManifestEntry } from '../lib/layout.js';
 import { mergeFeatures, mergeParquet, queryParquet, writeErrorParquet, writeVersionParquet } from '../lib/parquet.js';
 import { localCopy, localTarget, publish, withScratchDir } from '../lib/scratch.js';
-import { storageFor } from '../lib/storage.js';
+import { readJson, storageFor } from '../lib/storage.js';
 
 export interface AggregateInput extends RunContext {
   partitions: number;
@@ -55,7 +55,7 @@ export async function aggregateFeatures(input: AggregateInput, config: WorkerCon
       const failedPaths = new Set(failed > 0 ? (await queryParquet('SELECT path FROM read_parquet($1)', [errorsFile])).map((r) => String(r.path)) : []);
       const versions = [...carried];
       for (let n = 0; n < input.partitions; n++) {
-        const entries = JSON.parse((await staging.read(manifestPartUri(input.staging, n))).toString('utf8')) as ManifestEntry[];
+        const entries = await readJson<ManifestEntry[]>(staging, manifestPartUri(input.staging, n));
         for (const entry of entries) if (!failedPaths.has(entry.uri)) versions.push({ path: entry.uri, version: entry.version });
       }
       await writeVersionParquet(versionsFile, versions);

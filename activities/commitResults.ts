@@ -3,14 +3,14 @@ import path from 'node:path';
 import type { CommitInput, RunContext, RunSummary } from '../lib/contract.js';
 import { failingClearly } from '../lib/failures.js';
 import { resultEntries, resultUri, runsUri, stagedResult, successUri } from '../lib/layout.js';
-import { joinUri, storageFor, type Storage } from '../lib/storage.js';
+import { joinUri, readJson, type Storage, storageFor } from '../lib/storage.js';
 
 /** Earlier results kept under `<output>/runs/<run id>/`, newest first; older ones are removed. */
 export const KEEP_PREVIOUS_RUNS = 3;
 
 async function readSummary(storage: Storage, uri: string): Promise<RunSummary | undefined> {
   if (!(await storage.exists(uri))) return undefined;
-  return JSON.parse((await storage.read(uri)).toString('utf8')) as RunSummary;
+  return readJson<RunSummary>(storage, uri);
 }
 
 /** Move the last committed result, `_SUCCESS` last, into `runs/<its run id>/`; then keep only the newest few. */

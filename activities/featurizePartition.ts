@@ -8,7 +8,7 @@ import { errorsPartUri, featuresPartUri, manifestPartUri, type ManifestEntry } f
 import { loadFeatureModel } from '../lib/model.js';
 import { writeErrorParquet, writeVectorParquet } from '../lib/parquet.js';
 import { localTarget, publish, withScratchDir } from '../lib/scratch.js';
-import { ObjectNotFound, storageFor } from '../lib/storage.js';
+import { ObjectNotFound, readJson, storageFor } from '../lib/storage.js';
 
 type Decoded = { ok: true; rgb: Buffer } | { ok: false; error: string };
 
@@ -25,7 +25,7 @@ export async function featurizePartition(input: FeaturizePartitionInput, config:
     const model = await loadFeatureModel({ path: config.modelPath, threads: config.inferenceThreads });
     const staging = storageFor(input.staging, input);
     const source = storageFor(input.source, input);
-    const entries = JSON.parse((await staging.read(manifestPartUri(input.staging, input.partition))).toString('utf8')) as ManifestEntry[];
+    const entries = await readJson<ManifestEntry[]>(staging, manifestPartUri(input.staging, input.partition));
 
     // Reads and decodes run ahead of inference (bounded), so the cores stay busy while a batch is embedded.
     const decoded = startBounded(entries, config.readConcurrency, async (entry): Promise<Decoded> => {

@@ -6,7 +6,7 @@ import { featuresFileUri, pcaFileUri, resultUri, stagedResult } from '../lib/lay
 import { readVectorParquet, writeVectorParquet } from '../lib/parquet.js';
 import { projectRows, type PcaModel } from '../lib/pca.js';
 import { localCopy, localTarget, publish, withScratchDir } from '../lib/scratch.js';
-import { storageFor } from '../lib/storage.js';
+import { readJson, storageFor } from '../lib/storage.js';
 
 /** Project every feature vector on the fitted components and write the PCA dataset (path, label, pcaFeatures). */
 export async function projectFeatures(input: RunContext, config: WorkerConfig): Promise<number> {
@@ -14,7 +14,7 @@ export async function projectFeatures(input: RunContext, config: WorkerConfig): 
     withScratchDir(config.scratchDir, async (scratch) => {
       const staging = storageFor(input.staging, input);
       const result = stagedResult(input.staging);
-      const model = JSON.parse((await staging.read(resultUri(result, 'pca_model.json'))).toString('utf8')) as PcaModel;
+      const model = await readJson<PcaModel>(staging, resultUri(result, 'pca_model.json'));
       const features = await localCopy(staging, featuresFileUri(result), scratch);
       const paths: string[] = [];
       const labels: string[] = [];

@@ -7,7 +7,7 @@ import { queryParquet, readVectorParquet } from '../lib/parquet.js';
 import type { PcaModel } from '../lib/pca.js';
 import { renderReportHtml, renderReportSvg, type ReportData } from '../lib/report.js';
 import { localCopy, withScratchDir } from '../lib/scratch.js';
-import { storageFor } from '../lib/storage.js';
+import { readJson, storageFor } from '../lib/storage.js';
 
 /** Points drawn in the scatter at most: enough to see the clusters, small enough for any browser. */
 const MAX_POINTS = 20_000;
@@ -19,7 +19,7 @@ export async function writeReport(input: ReportInput, config: WorkerConfig): Pro
     withScratchDir(config.scratchDir, async (scratch) => {
       const staging = storageFor(input.staging, input);
       const result = stagedResult(input.staging);
-      const model = JSON.parse((await staging.read(resultUri(result, 'pca_model.json'))).toString('utf8')) as PcaModel;
+      const model = await readJson<PcaModel>(staging, resultUri(result, 'pca_model.json'));
       const pca = await localCopy(staging, pcaFileUri(result), scratch);
       const features = await localCopy(staging, featuresFileUri(result), scratch);
       const errors = await localCopy(staging, resultUri(result, 'errors.parquet'), scratch);

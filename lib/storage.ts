@@ -330,3 +330,8 @@ class S3Storage implements Storage {
     return undefined;
   }
 }
+
+/** Read an object holding JSON (a manifest partition, pca_model.json, _SUCCESS). */
+export async function readJson<T>(storage: Storage, uri: string): Promise<T> {
+  return JSON.parse((await storage.read(uri)).toString('utf8')) as T;
+}
