@@ -19,6 +19,31 @@ function baseName(uri: string): string {
   return uri.slice(uri.lastIndexOf(isS3Uri(uri) ? '/' : path.sep) + 1);
 }
 
+// Tail partitions are not split below this many images (two inference batches): smaller ones cost more in
+// per-activity work (manifest read, two Parquet parts, scheduling) than they save in balance.
+const MIN_TAIL_PARTITION = 16;
+// Tail sizes are multiples of the default inference batch, so only the very last partition embeds a short batch.
+const TAIL_MULTIPLE = 8;
+
+/**
+ * Sizes of the partitions for the last `remaining` images: guided self-scheduling, each partition a
+ * `parallelism`-th of what is left (rounded up to whole batches), between MIN_TAIL_PARTITION and `maxSize`.
+ * Equal partitions leave cores idle at the end while the last few full partitions finish on some of them;
+ * shrinking ones end together.
+ */
+export function tailPartitionSizes(remaining: number, maxSize: number, parallelism: number): number[] {
+  const minSize = Math.min(MIN_TAIL_PARTITION, maxSize);
+  const sizes: number[] = [];
+  while (remaining > 0) {
+    const share = Math.ceil(remaining / parallelism / TAIL_MULTIPLE) * TAIL_MULTIPLE;
+    let size = Math.min(maxSize, Math.max(minSize, share));
+    if (remaining - size < minSize) size = Math.min(remaining, maxSize);
+    sizes.push(size);
+    remaining -= size;
+  }
+  return sizes;
+}
+
 /** Path -> version of every image in the last committed result, or an empty map when there is none. */
 async function previousVersions(input: ListImagesInput, scratch: string): Promise<Map<string, string>> {
   const output = storageFor(input.output, input);
@@ -48,11 +73,14 @@ export async function listImages(input: ListImagesInput, config: WorkerConfig): 
     let images = 0;
     let bytes = 0;
     let partitions = 0;
+    // Entries not yet written; the last window of them is held back to be split into shrinking tail partitions.
     let pending: ManifestEntry[] = [];
-    const flush = async () => {
-      await staging.write(manifestPartUri(input.staging, partitions), JSON.stringify(pending));
+    const parallelism = input.maxConcurrentPartitions ?? 1;
+    const window = (parallelism + 1) * input.partitionSize;
+    const flush = async (size: number) => {
+      await staging.write(manifestPartUri(input.staging, partitions), JSON.stringify(pending.slice(0, size)));
       partitions++;
-      pending = [];
+      pending = pending.slice(size);
       heartbeat({ images, partitions });
     };
     await staging.removeAll(joinUri(input.staging, 'manifest'));
@@ -70,9 +98,9 @@ export async function listImages(input: ListImagesInput, config: WorkerConfig): 
         continue;
       }
       pending.push({ uri: object.uri, label, size: object.size, version: object.version });
-      if (pending.length === input.partitionSize) await flush();
+      if (pending.length === window) await flush(input.partitionSize);
     }
-    if (pending.length > 0) await flush();
+    for (const size of tailPartitionSizes(pending.length, input.partitionSize, parallelism)) await flush(size);
     await staging.write(carriedUri(input.staging), carried.join('\n') + (carried.length > 0 ? '\n' : ''));
     if (images === 0) {
       throw new InputError(`no file matching "${input.glob}" under ${input.source}; check --source and --glob`);

@@ -42,7 +42,10 @@ export interface RunContext {
 
 export interface ListImagesInput extends RunContext {
   glob: string;
+  /** The largest partition; the last ones are smaller (see partitionSizes). */
   partitionSize: number;
+  /** How many partitions run at once; absent in runs started before tapering existed (no tapering then). */
+  maxConcurrentPartitions?: number;
   incremental: boolean;
   /** Checked against the number of images found, so an impossible PCA fails before any featurizing. */
   k: number;

@@ -100,9 +100,9 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
 
   try {
     if (!state.listing) {
-      const { glob, partitionSize, k } = options;
+      const { glob, partitionSize, maxConcurrentPartitions, k } = options;
       const incremental = options.incremental === true;
-      state.listing = await timed('list', () => control.listImages({ ...context, glob, partitionSize, k, incremental }));
+      state.listing = await timed('list', () => control.listImages({ ...context, glob, partitionSize, maxConcurrentPartitions, k, incremental }));
       stage = 'featurizing';
     }
     const listing = state.listing;
