@@ -43,6 +43,8 @@ export interface PipelineRunFigures {
   workerRssByQuarterMiB: number[][];
   /** CPU seconds used by the worker processes during the run, over (cores x wall seconds). */
   workerCpuUtilisation: number;
+  /** CPU seconds each process used during the run: the Temporal server and the client share the cores too. */
+  cpuSeconds: Record<string, number>;
 }
 
 /** CPU seconds (user + system) a process has used so far. */
@@ -139,7 +141,8 @@ export async function measurePipelineRun(options: PipelineRunOptions): Promise<P
       ...(options.maxConcurrentPartitions ? { maxConcurrentPartitions: options.maxConcurrentPartitions } : {}),
     };
     const workflowId = `bench-${options.label}-${base}`;
-    const cpuBefore = await Promise.all(pool.children.map((child) => cpuSeconds(child.pid)));
+    const measured = [server.process.pid, process.pid, ...pool.children.map((child) => child.pid)];
+    const cpuBefore = await Promise.all(measured.map(cpuSeconds));
     const rssSamples: number[][] = [];
     const sampler = setInterval(() => {
       void Promise.all(pool!.children.map((child) => statusMiB(child.pid, 'VmRSS'))).then((sample) => rssSamples.push(sample));
@@ -154,8 +157,9 @@ export async function measurePipelineRun(options: PipelineRunOptions): Promise<P
     const wallSeconds = (performance.now() - started) / 1000;
     clearInterval(sampler);
     const quarters = [0.25, 0.5, 0.75, 1].map((q) => rssSamples[Math.max(0, Math.ceil(q * rssSamples.length) - 1)] ?? []);
-    const cpuAfter = await Promise.all(pool.children.map((child) => cpuSeconds(child.pid)));
-    const workerCpu = cpuAfter.reduce((sum, after, i) => sum + after - cpuBefore[i], 0);
+    const cpuAfter = await Promise.all(measured.map(cpuSeconds));
+    const cpuUsed = cpuAfter.map((after, i) => after - cpuBefore[i]);
+    const workerCpu = cpuUsed.slice(2).reduce((sum, used) => sum + used, 0);
     const { intervals, first, last } = await activityIntervals(client, workflowId, summary.runId);
     const featurize = intervals.filter((i) => i.type === 'featurizePartition');
     const featurizeWall = Math.max(...featurize.map((i) => i.end)) - Math.min(...featurize.map((i) => i.start));
@@ -177,6 +181,7 @@ export async function measurePipelineRun(options: PipelineRunOptions): Promise<P
       featurizeSlotIdle: 1 - busy / (slots * featurizeWall),
       peakRssMiB: peakRssMiBs,
       workerCpuUtilisation: workerCpu / (os.availableParallelism() * wallSeconds),
+      cpuSeconds: Object.fromEntries(['server', 'client', ...pool.children.map((_, i) => `worker${i + 1}`)].map((name, i) => [name, cpuUsed[i]])),
       workerRssByQuarterMiB: pool.children.map((_, i) => quarters.map((sample) => sample[i])),
     };
   } finally {
@@ -207,6 +212,7 @@ export function tableRow(run: PipelineRunFigures, ceiling: number | undefined) {
     'overhead %': run.orchestrationOverhead * 100,
     'idle slots %': run.featurizeSlotIdle * 100,
     'worker cpu %': run.workerCpuUtilisation * 100,
+    'cpu s': Object.entries(run.cpuSeconds).map(([k, v]) => `${k}=${v.toFixed(1)}`).join(' '),
     'peak RSS MiB': Object.entries(run.peakRssMiB).map(([k, v]) => `${k}=${v}`).join(' '),
   };
 }
