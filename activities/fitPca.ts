@@ -22,7 +22,7 @@ export async function fitPca(input: FitPcaInput, config: WorkerConfig): Promise<
       }
       let model;
       try {
-        model = fitPcaFromAccumulator(accumulator, input.k);
+        model = await fitPcaFromAccumulator(accumulator, input.k);
       } catch (err) {
         throw new InputError(`${(err as Error).message}; lower --k`);
       }

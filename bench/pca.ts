@@ -152,12 +152,13 @@ interface ChildResult {
 async function fitChild(rows: number, options: Options): Promise<ChildResult> {
   const accumulator = new CovarianceAccumulator(DIM);
   const accumulateMs = await stream(rows, options.batch, (batch, count) => accumulator.addRowsFast(batch, count, { threads: options.threads }));
-  const fits = options.ks.map((k) => {
+  const fits = [];
+  for (const k of options.ks) {
     const start = performance.now();
-    const model = fitPcaFromAccumulator(accumulator, k);
+    const model = await fitPcaFromAccumulator(accumulator, k);
     const eigenMs = performance.now() - start;
-    return { k, eigenMs, components: model.components, eigenvalues: model.eigenvalues, explainedVariance: model.explainedVariance };
-  });
+    fits.push({ k, eigenMs, components: model.components, eigenvalues: model.eigenvalues, explainedVariance: model.explainedVariance });
+  }
   // ru_maxrss (KiB): the high-water mark of the whole process, generator and onnxruntime included.
   return { rows, accumulateMs, peakRssMiB: process.resourceUsage().maxRSS / 1024, fits };
 }
@@ -244,9 +245,9 @@ function compare(fit: { components: ArrayLike<number>[]; eigenvalues: ArrayLike<
 }
 
 /** Passes over the data a streaming block subspace iteration (same block as topEigenpairs) needs to reach the target. */
-function subspacePasses(ref: Reference, k: number): number | undefined {
+async function subspacePasses(ref: Reference, k: number): Promise<number | undefined> {
   for (const passes of [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64]) {
-    const { values, vectors } = topEigenpairs(ref.covariance, DIM, k, { oversample: Math.max(10, k), maxIterations: passes });
+    const { values, vectors } = await topEigenpairs(ref.covariance, DIM, k, { oversample: Math.max(10, k), maxIterations: passes });
     const components = Array.from({ length: k }, (_, c) => vectors.subarray(c * DIM, (c + 1) * DIM));
     const { minCos, maxExplained } = compare({ components, eigenvalues: values, explainedVariance: Array.from(values, (v) => v / ref.trace) }, ref, k);
     if (minCos > TARGET_COS && maxExplained <= TARGET_EXPLAINED) return passes;
@@ -384,7 +385,7 @@ async function main(): Promise<void> {
       });
     }
     if (rows === Math.max(...options.rows.filter((n) => n <= JS_REFERENCE_MAX_ROWS))) {
-      for (const k of options.ks) passes.push({ rows, k, blockSize: k + Math.max(10, k), passesToTarget: subspacePasses(ref, k) ?? '> 64' });
+      for (const k of options.ks) passes.push({ rows, k, blockSize: k + Math.max(10, k), passesToTarget: (await subspacePasses(ref, k)) ?? '> 64' });
     }
   }
   printTable('Fits: addRowsFast (float32 Gram) + topEigenpairs, against the exact reference (peak RSS of the fit process)', fits.map(scientific));

@@ -197,8 +197,8 @@ test('addRowsFast on ReLU-like features at dim 1280: covariance within 2e-5, PCA
   assertCovarianceClose(fast.covariance(), reference.covariance(), dim, FLOAT32_TOLERANCE, 'covariance');
 
   const k = 5;
-  const exact = fitPcaFromAccumulator(reference, k);
-  const model = fitPcaFromAccumulator(fast, k);
+  const exact = await fitPcaFromAccumulator(reference, k);
+  const model = await fitPcaFromAccumulator(fast, k);
   for (let c = 0; c < k; c++) {
     let cos = 0;
     for (let i = 0; i < dim; i++) cos += model.components[c][i] * exact.components[c][i];

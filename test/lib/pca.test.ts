@@ -82,7 +82,7 @@ test('CovarianceAccumulator: uneven batches and merges match a two-pass covarian
   assertRelClose(empty.covariance(), reference.cov, 1e-9, 'merged covariance');
 });
 
-test('fitPcaFromAccumulator matches ml-pca on data with a decaying spectrum', () => {
+test('fitPcaFromAccumulator matches ml-pca on data with a decaying spectrum', async () => {
   const count = 600;
   const dim = 96;
   const normal = gaussian(mulberry32(2));
@@ -103,7 +103,7 @@ test('fitPcaFromAccumulator matches ml-pca on data with a decaying spectrum', ()
   acc.addRows(flat.subarray(0, 250 * dim), 250);
   acc.addRows(flat.subarray(250 * dim), count - 250);
 
-  const model = fitPcaFromAccumulator(acc, 5);
+  const model = await fitPcaFromAccumulator(acc, 5);
   const reference = new PCA(data);
   const explained = reference.getExplainedVariance();
   const eigenvalues = reference.getEigenvalues();
@@ -125,7 +125,7 @@ test('fitPcaFromAccumulator matches ml-pca on data with a decaying spectrum', ()
   assert.ok(Math.abs(model.totalVariance - trace) <= 1e-9 * trace, 'total variance');
 });
 
-test('topEigenpairs converges through tiny eigengaps and is deterministic', () => {
+test('topEigenpairs converges through tiny eigengaps and is deterministic', async () => {
   const dim = 60;
   const normal = gaussian(mulberry32(3));
   const rotation = randomRotation(dim, normal);
@@ -143,7 +143,7 @@ test('topEigenpairs converges through tiny eigengaps and is deterministic', () =
   for (let i = 0; i < dim; i++) for (let j = 0; j < i; j++) matrix[i * dim + j] = matrix[j * dim + i];
 
   const k = 5;
-  const result = topEigenpairs(matrix, dim, k);
+  const result = await topEigenpairs(matrix, dim, k);
   const reference = new EigenvalueDecomposition(Matrix.from1DArray(dim, dim, Array.from(matrix)), { assumeSymmetric: true });
   const expected = [...reference.realEigenvalues].sort((a, b) => b - a).slice(0, k);
   for (let c = 0; c < k; c++) {
@@ -163,29 +163,29 @@ test('topEigenpairs converges through tiny eigengaps and is deterministic', () =
     }
   }
   assert.ok(result.iterations < 1000, `converged in ${result.iterations} iterations`);
-  assert.deepEqual(topEigenpairs(matrix, dim, k), result);
+  assert.deepEqual(await topEigenpairs(matrix, dim, k), result);
 });
 
-test('fitPcaFromAccumulator rejects k outside 1..min(dim, rows - 1)', () => {
+test('fitPcaFromAccumulator rejects k outside 1..min(dim, rows - 1)', async () => {
   const wide = new CovarianceAccumulator(20);
   wide.addRows(offsetRows(10, 20, 0, 4), 10);
-  assert.throws(() => fitPcaFromAccumulator(wide, 0), { name: 'Error', message: /k=0\b.*10 rows.*= 9\b/ });
-  assert.throws(() => fitPcaFromAccumulator(wide, 10), { name: 'Error', message: /k=10\b.*10 rows.*= 9\b/ });
-  assert.equal(fitPcaFromAccumulator(wide, 9).k, 9);
+  await assert.rejects(fitPcaFromAccumulator(wide, 0), { name: 'Error', message: /k=0\b.*10 rows.*= 9\b/ });
+  await assert.rejects(fitPcaFromAccumulator(wide, 10), { name: 'Error', message: /k=10\b.*10 rows.*= 9\b/ });
+  assert.equal((await fitPcaFromAccumulator(wide, 9)).k, 9);
 
   const narrow = new CovarianceAccumulator(8);
   narrow.addRows(offsetRows(50, 8, 0, 5), 50);
-  assert.throws(() => fitPcaFromAccumulator(narrow, 9), { name: 'Error', message: /k=9\b.*50 rows.*= 8\b/ });
-  assert.equal(fitPcaFromAccumulator(narrow, 8).k, 8);
+  await assert.rejects(fitPcaFromAccumulator(narrow, 9), { name: 'Error', message: /k=9\b.*50 rows.*= 8\b/ });
+  assert.equal((await fitPcaFromAccumulator(narrow, 8)).k, 8);
 });
 
-test('projectRows equals (x - mean) · components^T', () => {
+test('projectRows equals (x - mean) · components^T', async () => {
   const dim = 37;
   const k = 4;
   const train = offsetRows(300, dim, 3, 6);
   const acc = new CovarianceAccumulator(dim);
   acc.addRows(train, 300);
-  const model = fitPcaFromAccumulator(acc, k);
+  const model = await fitPcaFromAccumulator(acc, k);
 
   const count = 131;
   const rows = offsetRows(count, dim, 3, 7);
