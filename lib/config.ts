@@ -30,7 +30,7 @@ export const IMAGE_SIZE = 224;
 export const pipelineDefaults = {
   glob: '*.jpg',
   k: 5,
-  partitionSize: 128,
+  partitionSize: 256,
   maxConcurrentPartitions: 8,
   maxHistoryEvents: 10_000,
   incremental: false,

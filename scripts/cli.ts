@@ -4,7 +4,7 @@ import { InputError, resolvePipelineInput } from '../lib/config.js';
 import type { ResolvedPipelineInput, RunSummary } from '../lib/contract.js';
 
 const usage = `usage: npm run pipeline -- --source <dir | s3://bucket/prefix> --output <dir | s3://bucket/prefix>
-       [--glob '*.jpg'] [--k 5] [--partition-size 128] [--max-concurrent-partitions 8] [--s3-endpoint URL] [--workflow-id ID]
+       [--glob '*.jpg'] [--k 5] [--partition-size 256] [--max-concurrent-partitions 8] [--s3-endpoint URL] [--workflow-id ID]
        [--incremental]   (featurize only new or changed images since the last run to the same output)`;
 
 /** Parse the pipeline command line into a validated pipeline input; throws InputError with the usage on mistakes. */
