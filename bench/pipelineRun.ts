@@ -9,6 +9,7 @@ import type { RunSummary } from '../lib/contract.js';
 import { startDevServer, type DevServer } from '../lib/devServer.js';
 import { findFreePortBase } from '../lib/ports.js';
 import { startWorkerPool, type WorkerPool } from '../workers/workerPool.js';
+import type { Layout } from './ceilingRun.js';
 
 /** Where `npm run bench:make-dataset` writes the 10,000-image set by default. */
 export const generatedDatasetDir = path.join(stateDir, 'datasets', 'fruits-10k');
@@ -192,12 +193,23 @@ export async function measurePipelineRun(options: PipelineRunOptions): Promise<P
   }
 }
 
+type SavedCeiling = { figures: { datasets: Record<string, { best: Layout & { imagesPerSecond: number } }> } };
+
+async function savedCeiling(dataset: string) {
+  const file = path.join(projectRoot, 'bench', 'results', 'ceiling.json');
+  const saved = JSON.parse(await fs.readFile(file, 'utf8').catch(() => 'null')) as SavedCeiling | null;
+  return saved?.figures.datasets[path.basename(dataset)]?.best;
+}
+
 /** The best images/s of the ceiling benchmark on a dataset (by folder name), if it has been measured. */
 export async function ceilingImagesPerSecond(dataset: string): Promise<number | undefined> {
-  const file = path.join(projectRoot, 'bench', 'results', 'ceiling.json');
-  type Saved = { figures: { datasets: Record<string, { best: { imagesPerSecond: number } }> } };
-  const saved = JSON.parse(await fs.readFile(file, 'utf8').catch(() => 'null')) as Saved | null;
-  return saved?.figures.datasets[path.basename(dataset)]?.best.imagesPerSecond;
+  return (await savedCeiling(dataset))?.imagesPerSecond;
+}
+
+/** The layout the ceiling benchmark found best on a dataset (by folder name), if it has been measured. */
+export async function ceilingLayout(dataset: string): Promise<Layout | undefined> {
+  const best = await savedCeiling(dataset);
+  return best && { processes: best.processes, threads: best.threads, batch: best.batch, decodeAhead: best.decodeAhead };
 }
 
 /** Flatten a run's figures into one table row. */

@@ -1,0 +1,123 @@
+// The ceiling's tight loop, shared by bench:ceiling and bench:e2e: sharp decode+resize and onnxruntime inference in
+// child processes that load the model first and then start together.
+import { fork, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startBounded } from '../lib/concurrency.js';
+import { defaultModelPath } from '../lib/config.js';
+import { configureSharp, decodeImage, PIXELS_PER_IMAGE, scalePixels } from '../lib/images.js';
+import { loadFeatureModel, type FeatureModel } from '../lib/model.js';
+
+/** For a dataset the ceiling benchmark has not measured: one process per core, the layout that wins on this machine. */
+export const DEFAULT_LAYOUT: Layout = { processes: os.availableParallelism(), threads: 1, batch: 8, decodeAhead: 8 };
+
+/** A layout of the tight loop: processes x onnxruntime threads x batch, and images decoded ahead. */
+export interface Layout {
+  processes: number;
+  threads: number;
+  batch: number;
+  decodeAhead: number;
+}
+
+interface ChildResult {
+  images: number;
+  seconds: number;
+  decodeSeconds: number;
+  inferSeconds: number;
+}
+
+/** The model for `layout`, loaded and warmed up. */
+async function prepareModel(layout: Layout): Promise<FeatureModel> {
+  configureSharp(1);
+  const model = await loadFeatureModel({ path: process.env.ORCHARD_MODEL_PATH || defaultModelPath, threads: layout.threads });
+  await model.embed(new Float32Array(PIXELS_PER_IMAGE * layout.batch), layout.batch);
+  return model;
+}
+
+/** Decode and embed `files` in one process: reads and decodes run ahead (bounded) while batches are embedded. */
+async function embedFiles(model: FeatureModel, files: string[], layout: Layout): Promise<ChildResult> {
+  let decodeSeconds = 0;
+  let inferSeconds = 0;
+  const started = performance.now();
+  const decoded = startBounded(files, layout.decodeAhead, async (file) => {
+    const t0 = performance.now();
+    const rgb = await decodeImage(await fs.readFile(file));
+    decodeSeconds += (performance.now() - t0) / 1000;
+    return rgb;
+  });
+  const batch = new Float32Array(PIXELS_PER_IMAGE * layout.batch);
+  let filled = 0;
+  const embed = async () => {
+    const t0 = performance.now();
+    await model.embed(batch, filled);
+    inferSeconds += (performance.now() - t0) / 1000;
+    filled = 0;
+  };
+  for (const rgb of decoded) {
+    scalePixels(await rgb, batch, filled * PIXELS_PER_IMAGE);
+    if (++filled === layout.batch) await embed();
+  }
+  if (filled > 0) await embed();
+  return { images: files.length, seconds: (performance.now() - started) / 1000, decodeSeconds, inferSeconds };
+}
+
+/** Every .jpg under `dir`, sorted. */
+export async function listJpegs(dir: string): Promise<string[]> {
+  return (await fs.readdir(dir, { recursive: true, withFileTypes: true }))
+    .filter((e) => e.isFile() && e.name.toLowerCase().endsWith('.jpg'))
+    .map((e) => path.join(e.parentPath, e.name))
+    .sort();
+}
+
+/**
+ * Run one layout: `processes` children load the model, then all start together and each embeds a share of the
+ * files. The rate is all images over the time from the common start to the last child's end, so children that
+ * start early or finish early cannot flatter it.
+ */
+export async function runLayout(files: string[], layout: Layout) {
+  const self = fileURLToPath(import.meta.url);
+  const children = [...Array(layout.processes).keys()].map(() => fork(self, ['--child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  const failed = new Promise<never>((_, reject) => {
+    for (const child of children) {
+      child.once('error', reject);
+      child.once('exit', (code) => code !== 0 && reject(new Error(`child exited with ${code}`)));
+    }
+  });
+  const message = (child: ChildProcess) => Promise.race([failed, new Promise<unknown>((resolve) => child.once('message', resolve))]);
+  const ready = children.map(message);
+  children.forEach((child, i) => child.send({ files: files.filter((_, index) => index % layout.processes === i), layout }));
+  await Promise.all(ready);
+  const done = children.map(message);
+  const started = performance.now();
+  for (const child of children) child.send('start');
+  const results = (await Promise.all(done)) as ChildResult[];
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    ...layout,
+    imagesPerSecond: files.length / seconds,
+    seconds,
+    inferOnlyPerSecond: files.length / Math.max(...results.map((r) => r.inferSeconds)),
+  };
+}
+
+/** Median images/s of `runs` runs of a layout (single runs on this machine vary by about 5 %). */
+export async function medianOfRuns(files: string[], layout: Layout, runs: number) {
+  const rows = [];
+  for (let run = 0; run < runs; run++) rows.push(await runLayout(files, layout));
+  rows.sort((a, b) => a.imagesPerSecond - b.imagesPerSecond);
+  return { ...rows[Math.floor(rows.length / 2)], runs: rows.map((r) => r.imagesPerSecond) };
+}
+
+if (process.argv.includes('--child')) {
+  let go: () => void;
+  const start = new Promise<void>((resolve) => (go = resolve));
+  process.on('message', async (message: 'start' | { files: string[]; layout: Layout }) => {
+    if (message === 'start') return go();
+    const model = await prepareModel(message.layout);
+    process.send!('ready');
+    await start;
+    process.send!(await embedFiles(model, message.files, message.layout), () => process.exit(0));
+  });
+}
