@@ -30,7 +30,7 @@ const port = await findFreePortBase([0, 1000]);
 const server = await startDevServer({ port, uiPort: port + 1000, dbFile: path.join(work, 'temporal.db') });
 const target = path.join(projectRoot, 'test', 'histories');
 try {
-  const config = { ...loadWorkerConfig(), address: server.address, taskQueue: 'record', scratchDir: path.join(work, 'scratch') };
+  const config = { ...loadWorkerConfig(), address: server.address, taskQueue: 'record', featurizeTaskQueue: 'record', scratchDir: path.join(work, 'scratch') };
   const connection = await NativeConnection.connect({ address: server.address });
   const worker = await createOrchardWorker(config, connection);
   const client = await connectClient(server.address);
