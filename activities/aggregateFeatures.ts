@@ -1,10 +1,10 @@
+import { heartbeat } from '@temporalio/activity';
 import type { WorkerConfig } from '../lib/config.js';
 import type { AggregateResult, RunContext } from '../lib/contract.js';
 import { failingClearly } from '../lib/failures.js';
-import { errorsPartUri, featuresFileUri, manifestPartUri, resultUri, stagedResult, type ManifestEntry } from '../lib/layout.js';
+import { carriedUri, errorsPartUri, featuresFileUri, featuresPartUri, manifestPartUri, resultUri, stagedResult, type ManifestEntry } from '../lib/layout.js';
 import { mergeFeatures, mergeParquet, queryParquet, writeErrorParquet, writeVersionParquet } from '../lib/parquet.js';
-import { localTarget, publish, withScratchDir } from '../lib/scratch.js';
-import { fetchFeatureRows, fetchParts } from '../lib/stagedFeatures.js';
+import { localCopy, localTarget, publish, withScratchDir } from '../lib/scratch.js';
 import { readJson, storageFor } from '../lib/storage.js';
 
 export interface AggregateInput extends RunContext {
@@ -19,8 +19,21 @@ export async function aggregateFeatures(input: AggregateInput, config: WorkerCon
   return failingClearly('aggregateFeatures', () =>
     withScratchDir(config.scratchDir, async (scratch) => {
       const staging = storageFor(input.staging, input);
-      const { rows: featureRows, carried } = await fetchFeatureRows(input, scratch);
-      const errorParts = await fetchParts(input, errorsPartUri, scratch);
+      const fetchAll = async (uriOf: (staging: string, n: number) => string) => {
+        const files: string[] = [];
+        for (let n = 0; n < input.partitions; n++) {
+          files.push(await localCopy(staging, uriOf(input.staging, n), scratch));
+          if (n % 100 === 0) heartbeat({ fetched: n });
+        }
+        return files;
+      };
+      const featureParts = await fetchAll(featuresPartUri);
+      const errorParts = await fetchAll(errorsPartUri);
+      const carried = (await staging.read(carriedUri(input.staging)))
+        .toString('utf8')
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as { path: string; version: string });
       const result = stagedResult(input.staging);
       const featuresUri = featuresFileUri(result);
       const errorsUri = resultUri(result, 'errors.parquet');
@@ -29,7 +42,8 @@ export async function aggregateFeatures(input: AggregateInput, config: WorkerCon
       const errorsFile = localTarget(staging, errorsUri, scratch);
       const versionsFile = localTarget(staging, versionsUri, scratch);
 
-      const rows = await mergeFeatures(featureRows, featuresFile);
+      const previous = carried.length > 0 ? await localCopy(storageFor(input.output, input), featuresFileUri(input.output), scratch) : '';
+      const rows = await mergeFeatures(featureParts, featuresFile, { previous, paths: carried.map((c) => c.path) });
       const failed = errorParts.length > 0 ? await mergeParquet(errorParts, errorsFile, { orderBy: 'path' }) : 0;
       if (errorParts.length === 0) await writeErrorParquet(errorsFile, []);
       const [stats] = await queryParquet('SELECT count(DISTINCT path) AS paths, count(DISTINCT label) AS labels FROM read_parquet($1)', [featuresFile]);

@@ -84,8 +84,6 @@ export interface AggregateResult {
 
 export interface FitPcaInput extends RunContext {
   k: number;
-  /** Read the run's staged parts (and carried rows) instead of the merged features: set by runs that fit beside the merge. */
-  partitions?: number;
 }
 
 export interface PcaSummary {

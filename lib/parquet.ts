@@ -186,38 +186,30 @@ async function writeStringPairs(file: string, column: string, rows: [string, str
   });
 }
 
-/** A run's feature rows: its new parts, plus the rows of `previous` whose path an incremental run carries over. */
-export interface FeatureRows {
-  parts: readonly string[];
-  carried?: { previous: string; paths: readonly string[] };
-}
-
-// The SELECT of (path, label, features) over a run's feature rows, with its parameters from $1 (all VARCHAR lists).
-function featureRowsQuery(rows: FeatureRows, caller: string): { sql: string; params: DuckDBValue[] } {
+/**
+ * Atomically writes the features dataset: every row of the new parts plus the rows of `previous` whose path is in
+ * `carried` (unchanged images of an incremental run), ordered by path; returns the row count.
+ */
+export async function mergeFeatures(parts: readonly string[], output: string, carried?: { previous: string; paths: readonly string[] }): Promise<number> {
   const sources: string[] = [];
   const params: DuckDBValue[] = [];
-  if (rows.parts.length > 0) {
-    params.push(literalFileList(rows.parts, caller));
+  if (parts.length > 0) {
+    params.push(literalFileList(parts, 'mergeFeatures'));
     sources.push(`SELECT path, label, features FROM read_parquet($${params.length})`);
   }
-  if (rows.carried && rows.carried.paths.length > 0) {
-    params.push(literalFileList([rows.carried.previous], caller), listValue([...rows.carried.paths]));
+  if (carried && carried.paths.length > 0) {
+    params.push(literalFileList([carried.previous], 'mergeFeatures'), listValue([...carried.paths]));
     // A semi-join on the unnested list: list_contains per row would be quadratic in the number of images.
     sources.push(`SELECT path, label, features FROM read_parquet($${params.length - 1}) WHERE path IN (SELECT unnest($${params.length}))`);
   }
-  if (sources.length === 0) throw new Error(`${caller}: no new parts and nothing carried over`);
-  return { sql: sources.join(' UNION ALL '), params };
-}
-
-/** Atomically writes the features dataset: every one of `rows`, ordered by path; returns the row count. */
-export async function mergeFeatures(rows: FeatureRows, output: string): Promise<number> {
-  const { sql, params } = featureRowsQuery(rows, 'mergeFeatures');
+  if (sources.length === 0) throw new Error('mergeFeatures: no new parts and nothing carried over');
   return writeAtomically(output, (tmpFile) =>
     withConnection(async (connection) => {
+      params.push(tmpFile);
       const result = await connection.run(
-        `COPY (${sql} ORDER BY path) TO $${params.length + 1} ${parquetCopyOptions()}`,
-        [...params, tmpFile],
-        [...params.map(() => LIST(VARCHAR)), VARCHAR],
+        `COPY (${sources.join(' UNION ALL ')} ORDER BY path) TO $${params.length} ${parquetCopyOptions()}`,
+        params,
+        [...params.slice(0, -1).map(() => LIST(VARCHAR)), VARCHAR],
       );
       return result.rowsChanged;
     }),
@@ -232,30 +224,24 @@ interface Batch {
 }
 
 /** Streams (path, label, vector) rows of literal Parquet file paths in batches of `batchRows` (default 2048). */
-export function readVectorParquet(files: readonly string[], column: VectorColumn, options: ReadVectorOptions = {}): AsyncGenerator<VectorRows> {
-  const sql = `SELECT path, label, ${quotedIdentifier(column)} AS vector FROM read_parquet($1)`;
-  return streamVectors(sql, [literalFileList(files, 'readVectorParquet')], column, options);
-}
-
-/** Streams a run's feature rows (new parts and carried rows, in no particular order) in batches of `batchRows`. */
-export function readFeatureRows(rows: FeatureRows, batchRows?: number): AsyncGenerator<VectorRows> {
-  const { sql, params } = featureRowsQuery(rows, 'readFeatureRows');
-  return streamVectors(`SELECT path, label, features AS vector FROM (${sql})`, params, 'features', { batchRows });
-}
-
-// Runs `sql` (columns path, label, vector; parameters all VARCHAR lists) and yields its rows in batches.
-async function* streamVectors(sql: string, params: DuckDBValue[], column: VectorColumn, options: ReadVectorOptions): AsyncGenerator<VectorRows> {
+export async function* readVectorParquet(
+  files: readonly string[],
+  column: VectorColumn,
+  options: ReadVectorOptions = {},
+): AsyncGenerator<VectorRows> {
   const batchRows = options.batchRows ?? DEFAULT_BATCH_ROWS;
   assertPositiveInteger(batchRows, 'batchRows');
+  const fileList = literalFileList(files, 'readVectorParquet');
   const orderBy = options.orderBy === 'path' ? ' ORDER BY path' : '';
   const connection = await (await getInstance()).connect();
   try {
     // Parquet has no fixed-size list: the column comes back as FLOAT[] and the length is checked per row.
     // coalesce turns a NULL vector into a zero-length one, which that check rejects.
     const result = await connection.stream(
-      `SELECT path, label, coalesce(vector::FLOAT[], []) FROM (${sql})${orderBy}`,
-      params,
-      params.map(() => LIST(VARCHAR)),
+      `SELECT path, label, coalesce(${quotedIdentifier(column)}::FLOAT[], []) ` +
+        `FROM read_parquet($1)${orderBy}`,
+      [fileList],
+      [LIST(VARCHAR)],
     );
     let dim = 0;
     let batch: Batch | undefined;

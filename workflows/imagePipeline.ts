@@ -14,11 +14,9 @@ import {
 import type { ActivityOptions } from '@temporalio/workflow';
 import type { OrchardActivities } from '../activities/index.js';
 import type {
-  AggregateResult,
   FeaturizePartitionResult,
   PipelineInput,
   PipelineProgress,
-  PcaSummary,
   PipelineState,
   RunContext,
   RunSummary,
@@ -149,28 +147,10 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
       await continueAsNew<typeof imagePipeline>(input, state);
     }
 
-    let aggregate: AggregateResult;
-    let pca: PcaSummary;
-    const partitions = listing.partitions;
-    // Runs recorded before the fit moved beside the merge replay the two steps one after the other (test/histories).
-    if (patched('pca-beside-aggregate')) {
-      stage = 'aggregating';
-      // fitPca reads the staged parts itself, so the merge and the fit run at once. Both settle before a failure is
-      // reported, so cleaning up staging cannot race with either of them.
-      const [merged, fitted] = await Promise.allSettled([
-        timed('aggregate', () => control.aggregateFeatures({ ...context, partitions })),
-        timed('fitPca', () => control.fitPca({ ...context, k: options.k, partitions })),
-      ]);
-      if (merged.status === 'rejected') throw merged.reason;
-      if (fitted.status === 'rejected') throw fitted.reason;
-      aggregate = merged.value;
-      pca = fitted.value;
-    } else {
-      stage = 'aggregating';
-      aggregate = await timed('aggregate', () => control.aggregateFeatures({ ...context, partitions }));
-      stage = 'fitting PCA';
-      pca = await timed('fitPca', () => control.fitPca({ ...context, k: options.k }));
-    }
+    stage = 'aggregating';
+    const aggregate = await timed('aggregate', () => control.aggregateFeatures({ ...context, partitions: listing.partitions }));
+    stage = 'fitting PCA';
+    const pca = await timed('fitPca', () => control.fitPca({ ...context, k: options.k }));
     const variance = await timed('checkVariance', () => control.checkVariance(pca));
     stage = 'projecting';
     await timed('project', () => control.projectFeatures(context));
