@@ -24,6 +24,8 @@ function baseName(uri: string): string {
 const MIN_TAIL_PARTITION = 16;
 // Tail sizes are multiples of the default inference batch, so only the very last partition embeds a short batch.
 const TAIL_MULTIPLE = 8;
+// At most this many manifest entries are held back for the tail (about 13 MB), whatever the partition settings.
+const MAX_TAIL_WINDOW = 65_536;
 
 /**
  * Sizes of the partitions for the last `remaining` images: guided self-scheduling, each partition a
@@ -76,7 +78,7 @@ export async function listImages(input: ListImagesInput, config: WorkerConfig): 
     // Entries not yet written; the last window of them is held back to be split into shrinking tail partitions.
     let pending: ManifestEntry[] = [];
     const parallelism = input.maxConcurrentPartitions ?? 1;
-    const window = (parallelism + 1) * input.partitionSize;
+    const window = Math.max(input.partitionSize, Math.min((parallelism + 1) * input.partitionSize, MAX_TAIL_WINDOW));
     const flush = async (size: number) => {
       await staging.write(manifestPartUri(input.staging, partitions), JSON.stringify(pending.slice(0, size)));
       partitions++;

@@ -30,12 +30,12 @@ async function warmUpModel(config: WorkerConfig): Promise<void> {
 /** A worker for `config.role`: the Orchard workflow and activities on `config.taskQueue`, or featurizing only. */
 export async function createOrchardWorker(config: WorkerConfig, connection?: NativeConnection): Promise<Worker> {
   configureSharp(config.sharpConcurrency);
-  if (config.role !== 'control') await warmUpModel(config);
   if (config.role === 'all' && config.featurizeTaskQueue !== config.taskQueue) {
     throw new Error(
       `ORCHARD_FEATURIZE_TASK_QUEUE=${config.featurizeTaskQueue} differs from the task queue ${config.taskQueue}: run this worker with ORCHARD_WORKER_ROLE=control, and featurize workers with ORCHARD_WORKER_ROLE=featurize`,
     );
   }
+  if (config.role !== 'control') await warmUpModel(config);
   const featurizeOnly = config.role === 'featurize';
   return Worker.create({
     connection: connection ?? (await NativeConnection.connect({ address: config.address })),
