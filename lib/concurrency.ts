@@ -34,3 +34,23 @@ export function startBounded<T, R>(items: readonly T[], limit: number, task: (it
 export function delay(ms: number): Promise<undefined> {
   return new Promise((resolve) => setTimeout(() => resolve(undefined), ms));
 }
+
+/**
+ * A per-process cache of created resources by key (onnxruntime sessions and the like): the first call for a key
+ * creates it, later calls share the same promise, and a failed creation is dropped so the next call tries again.
+ */
+export function createdOnce<T>(): (key: string, create: () => Promise<T>) => Promise<T> {
+  const cache = new Map<string, Promise<T>>();
+  return (key, create) => {
+    let entry = cache.get(key);
+    if (!entry) {
+      const created = create();
+      created.catch(() => {
+        if (cache.get(key) === created) cache.delete(key);
+      });
+      cache.set(key, created);
+      entry = created;
+    }
+    return entry;
+  };
+}

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import * as ort from 'onnxruntime-node';
+import { createdOnce } from './concurrency.js';
 import { encodeOnnxModel, type OnnxGraph } from './onnxGraph.js';
 
 /** Element type of the GEMM: float32 is about twice as fast, float64 agrees with the JS kernel to rounding. */
@@ -129,23 +130,12 @@ export class GramKernel {
   }
 }
 
-const kernels = new Map<string, Promise<GramKernel>>();
+const kernels = createdOnce<GramKernel>();
 
 /** The process-wide Gram kernel for these settings, created on first use. */
 export function loadGramKernel(dim: number, options: GramOptions = {}): Promise<GramKernel> {
   const { threads = os.availableParallelism(), precision = 'float32' } = options;
-  const key = `${dim}:${threads}:${precision}`;
-  let kernel = kernels.get(key);
-  if (!kernel) {
-    const created = GramKernel.create(dim, { threads, precision });
-    // A failed creation must not stick: the next call tries again.
-    created.catch(() => {
-      if (kernels.get(key) === created) kernels.delete(key);
-    });
-    kernels.set(key, created);
-    kernel = created;
-  }
-  return kernel;
+  return kernels(`${dim}:${threads}:${precision}`, () => GramKernel.create(dim, { threads, precision }));
 }
 
 /** The graph computing Y = Q A for Q [b, d] and A [d, m] in float64 (b, d and m symbolic). */
@@ -191,17 +181,9 @@ export class MatrixProduct {
   }
 }
 
-let matrixProduct: Promise<MatrixProduct> | undefined;
+const products = createdOnce<MatrixProduct>();
 
 /** The process-wide float64 matrix product, created on first use. */
 export function loadMatrixProduct(): Promise<MatrixProduct> {
-  if (!matrixProduct) {
-    const created = MatrixProduct.create();
-    // A failed creation must not stick: the next call tries again.
-    created.catch(() => {
-      if (matrixProduct === created) matrixProduct = undefined;
-    });
-    matrixProduct = created;
-  }
-  return matrixProduct;
+  return products('float64', () => MatrixProduct.create());
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { startBounded } from '../../lib/concurrency.js';
+import { createdOnce, startBounded } from '../../lib/concurrency.js';
 
 test('runs at most `limit` tasks at once, starts them in order and keeps the order of results', async () => {
   let running = 0;
@@ -28,4 +28,15 @@ test('a failed task frees its slot and its rejection does not go unhandled', asy
   });
   await assert.rejects(promises[0], /boom/);
   assert.deepEqual(await Promise.all(promises.slice(1)), [2, 3]);
+});
+
+test('createdOnce shares one creation per key and retries after a failed one', async () => {
+  const cache = createdOnce<number>();
+  let calls = 0;
+  const create = async () => ++calls;
+  assert.equal(await cache('a', create), 1);
+  assert.equal(await cache('a', create), 1, 'shared');
+  assert.equal(await cache('b', create), 2, 'one per key');
+  await assert.rejects(cache('c', async () => Promise.reject(new Error('no model'))), /no model/);
+  assert.equal(await cache('c', create), 3, 'a failed creation is not kept');
 });
