@@ -9,6 +9,7 @@ import { startBounded } from '../lib/concurrency.js';
 import { defaultModelPath } from '../lib/config.js';
 import { configureSharp, decodeImage, PIXELS_PER_IMAGE, scalePixels } from '../lib/images.js';
 import { loadFeatureModel, type FeatureModel } from '../lib/model.js';
+import { medianRun } from './report.js';
 
 /** For a dataset the ceiling benchmark has not measured: one process per core, the layout that wins on this machine. */
 export const DEFAULT_LAYOUT: Layout = { processes: os.availableParallelism(), threads: 1, batch: 8, decodeAhead: 8 };
@@ -106,8 +107,8 @@ export async function runLayout(files: string[], layout: Layout) {
 export async function medianOfRuns(files: string[], layout: Layout, runs: number) {
   const rows = [];
   for (let run = 0; run < runs; run++) rows.push(await runLayout(files, layout));
-  rows.sort((a, b) => a.imagesPerSecond - b.imagesPerSecond);
-  return { ...rows[Math.floor(rows.length / 2)], runs: rows.map((r) => r.imagesPerSecond) };
+  const { median, values } = medianRun(rows, (row) => row.imagesPerSecond);
+  return { ...median, runs: values };
 }
 
 if (process.argv.includes('--child')) {

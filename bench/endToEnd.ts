@@ -5,7 +5,7 @@ import path from 'node:path';
 import { defaultSampleDir } from '../lib/config.js';
 import { DEFAULT_LAYOUT, listJpegs, runLayout, type Layout } from './ceilingRun.js';
 import { ceilingLayout, generatedDatasetDir, measurePipelineRun, tableRow, type PipelineRunFigures } from './pipelineRun.js';
-import { printTable, saveResults } from './report.js';
+import { medianRun, printTable, saveResults } from './report.js';
 
 const datasets = process.argv.slice(2).length > 0 ? process.argv.slice(2) : [process.env.ORCHARD_SAMPLE_DIR || defaultSampleDir, generatedDatasetDir];
 for (const dir of datasets) {
@@ -28,14 +28,13 @@ for (const dir of datasets) {
     ceilings.push((await runLayout(files, layout)).imagesPerSecond);
     measured.push(await measurePipelineRun({ source: dir, label: path.basename(dir) }));
   }
-  measured.sort((a, b) => a.imagesPerSecond - b.imagesPerSecond);
-  ceilings.sort((a, b) => a - b);
-  const median = measured[Math.floor(RUNS / 2)];
+  const pipeline = medianRun(measured, (run) => run.imagesPerSecond);
+  const ceiling = medianRun(ceilings, (rate) => rate);
   runs.push({
-    ...median,
-    imagesPerSecondOfRuns: measured.map((run) => run.imagesPerSecond),
-    ceilingImagesPerSecond: ceilings[Math.floor(RUNS / 2)],
-    ceilingOfRuns: ceilings,
+    ...pipeline.median,
+    imagesPerSecondOfRuns: pipeline.values,
+    ceilingImagesPerSecond: ceiling.median,
+    ceilingOfRuns: ceiling.values,
     layout,
   });
 }

@@ -14,6 +14,12 @@ export function machine() {
   };
 }
 
+/** The item with the median `value` of an odd number of runs, and every run's value in ascending order. */
+export function medianRun<T>(runs: readonly T[], value: (run: T) => number): { median: T; values: number[] } {
+  const sorted = [...runs].sort((a, b) => value(a) - value(b));
+  return { median: sorted[Math.floor(sorted.length / 2)], values: sorted.map(value) };
+}
+
 /** Print rows as an aligned table. */
 export function printTable(title: string, rows: Record<string, unknown>[]): void {
   console.log(`\n${title}`);
