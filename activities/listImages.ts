@@ -76,13 +76,12 @@ export async function listImages(input: ListImagesInput, config: WorkerConfig): 
     let bytes = 0;
     let partitions = 0;
     // Entries not yet written; the last window of them is held back to be split into shrinking tail partitions.
-    let pending: ManifestEntry[] = [];
+    const pending: ManifestEntry[] = [];
     const parallelism = input.maxConcurrentPartitions ?? 1;
     const window = Math.max(input.partitionSize, Math.min((parallelism + 1) * input.partitionSize, MAX_TAIL_WINDOW));
     const flush = async (size: number) => {
-      await staging.write(manifestPartUri(input.staging, partitions), JSON.stringify(pending.slice(0, size)));
+      await staging.write(manifestPartUri(input.staging, partitions), JSON.stringify(pending.splice(0, size)));
       partitions++;
-      pending = pending.slice(size);
       heartbeat({ images, partitions });
     };
     await staging.removeAll(joinUri(input.staging, 'manifest'));
