@@ -295,7 +295,6 @@ export async function topEigenpairs(
   for (let t = 0; t < b * dim; t++) q[t] = random() - 0.5;
   orthonormalize(q, b, dim, random);
 
-  let w: Float64Array = new Float64Array(qRows * dim);
   // Ritz coefficients, b x qRows; the columns past b stay zero to match q's padding rows.
   const coefficients = new Float64Array(b * qRows);
   const ritzQ = new Float64Array(b * dim);
@@ -306,7 +305,7 @@ export async function topEigenpairs(
   while (iterations < maxIterations) {
     iterations++;
     // Row j of W is (A q_j)^T; with A symmetric the whole block is one GEMM, W = Q A.
-    w = await product.multiply(q, qRows, matrix, dim, dim);
+    const w = await product.multiply(q, qRows, matrix, dim, dim);
 
     // H = Q^T A Q is symmetric, so one triangle is computed and mirrored.
     for (let i = 0; i < b; i++) {
