@@ -13,7 +13,6 @@ import {
   LIST,
   StatementType,
   VARCHAR,
-  arrayValue,
   listValue,
   quotedIdentifier,
   type DuckDBAppender,
@@ -22,6 +21,7 @@ import {
   type DuckDBValueConverter,
   type Json,
 } from '@duckdb/node-api';
+import duckdb from '@duckdb/node-bindings';
 
 /** Rows of (path, label, vector); `vectors` holds `paths.length` rows of `dim` floats, row-major. */
 export interface VectorRows {
@@ -155,11 +155,11 @@ export async function writeVectorParquet(file: string, column: VectorColumn, row
         const chunk = DuckDBDataChunk.create(types, end - start);
         chunk.setColumnValues(0, paths.slice(start, end));
         chunk.setColumnValues(1, labels.slice(start, end));
-        const vectorColumn = chunk.getColumnVector(2);
-        for (let row = start; row < end; row++) {
-          vectorColumn.setItem(row - start, arrayValue(Array.from(vectors.subarray(row * dim, (row + 1) * dim))));
-        }
-        vectorColumn.flush();
+        // The FLOAT[dim] column's child vector holds the rows' floats back to back, exactly like `vectors`: one copy
+        // fills it (a part of 256 rows: 30 -> 19 ms of CPU against setting each value through the JS wrappers).
+        const child = duckdb.array_vector_get_child(duckdb.data_chunk_get_vector(chunk.chunk, 2));
+        const floats = vectors.subarray(start * dim, end * dim);
+        duckdb.copy_data_to_vector(child, 0, floats.buffer as ArrayBuffer, floats.byteOffset, floats.byteLength);
         appender.appendDataChunk(chunk);
       }
     },

@@ -94,6 +94,18 @@ describe('parquet', () => {
     assertSameBits(back.vectors, rows.vectors);
   });
 
+  it('writes rows spanning several data chunks from a view into a larger buffer bit-exactly', async () => {
+    const rows = makeRows(2500, 16, 3);
+    // The floats start 7 values into their buffer, as a partition's vectors do when only some rows succeeded.
+    const backing = new Float32Array(rows.vectors.length + 7);
+    backing.set(rows.vectors, 7);
+    const file = join(dir, 'chunks.parquet');
+    await writeVectorParquet(file, 'features', { ...rows, vectors: backing.subarray(7) });
+    const back = concat(await readAll([file], 'features'));
+    assert.deepEqual(back.paths, rows.paths);
+    assertSameBits(back.vectors, rows.vectors);
+  });
+
   it('writes path VARCHAR, label VARCHAR and a FLOAT list of exactly dim values', async () => {
     const file = join(dir, 'schema.parquet');
     await writeVectorParquet(file, 'features', makeRows(3, DIM, 2));
