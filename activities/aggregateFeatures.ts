@@ -2,7 +2,7 @@ import { heartbeat } from '@temporalio/activity';
 import type { WorkerConfig } from '../lib/config.js';
 import type { AggregateResult, RunContext } from '../lib/contract.js';
 import { failingClearly } from '../lib/failures.js';
-import { carriedUri, errorsPartUri, featuresFileUri, featuresPartUri, manifestPartUri, resultUri, stagedResult, type ManifestEntry } from '../lib/layout.js';
+import { carriedUri, errorsPartUri, errorsPartsUri, featuresFileUri, featuresPartUri, manifestPartUri, resultUri, stagedResult, type ManifestEntry } from '../lib/layout.js';
 import { mergeFeatures, mergeParquet, queryParquet, writeErrorParquet, writeVersionParquet } from '../lib/parquet.js';
 import { localCopy, localTarget, publish, withScratchDir } from '../lib/scratch.js';
 import { readJson, storageFor } from '../lib/storage.js';
@@ -19,16 +19,23 @@ export async function aggregateFeatures(input: AggregateInput, config: WorkerCon
   return failingClearly('aggregateFeatures', () =>
     withScratchDir(config.scratchDir, async (scratch) => {
       const staging = storageFor(input.staging, input);
-      const fetchAll = async (uriOf: (staging: string, n: number) => string) => {
+      const fetchAll = async (uris: string[]) => {
         const files: string[] = [];
-        for (let n = 0; n < input.partitions; n++) {
-          files.push(await localCopy(staging, uriOf(input.staging, n), scratch));
+        for (const [n, uri] of uris.entries()) {
+          files.push(await localCopy(staging, uri, scratch));
           if (n % 100 === 0) heartbeat({ fetched: n });
         }
         return files;
       };
-      const featureParts = await fetchAll(featuresPartUri);
-      const errorParts = await fetchAll(errorsPartUri);
+      const partitions = [...Array(input.partitions).keys()];
+      const featureParts = await fetchAll(partitions.map((n) => featuresPartUri(input.staging, n)));
+      // Only partitions with failed images wrote an errors part; a listing finds them in one call, also on S3.
+      const errorUris = new Set(partitions.map((n) => errorsPartUri(input.staging, n)));
+      const listedErrors: string[] = [];
+      if (await staging.exists(errorsPartsUri(input.staging))) {
+        for await (const object of staging.list(errorsPartsUri(input.staging))) if (errorUris.has(object.uri)) listedErrors.push(object.uri);
+      }
+      const errorParts = await fetchAll(listedErrors);
       const carried = (await staging.read(carriedUri(input.staging)))
         .toString('utf8')
         .split('\n')

@@ -15,7 +15,7 @@ type Decoded = { ok: true; rgb: Buffer } | { ok: false; error: string };
 /**
  * Featurize one partition of the manifest: read, decode and embed its images, and write one Parquet part with
  * a deterministic name, so a retry overwrites its own output instead of duplicating rows. Images that cannot be
- * read or decoded go to the partition's errors part with the reason.
+ * read or decoded go to the partition's errors part with the reason (written only when there are some).
  */
 export async function featurizePartition(input: FeaturizePartitionInput, config: WorkerConfig): Promise<FeaturizePartitionResult> {
   return failingClearly('featurizePartition', async () => {
@@ -97,9 +97,15 @@ export async function featurizePartition(input: FeaturizePartitionInput, config:
       const featuresFile = localTarget(staging, featuresUri, scratch);
       const errorsFile = localTarget(staging, errorsUri, scratch);
       await writeVectorParquet(featuresFile, 'features', { paths, labels, vectors: vectors.subarray(0, paths.length * FEATURE_DIM), dim: FEATURE_DIM });
-      await writeErrorParquet(errorsFile, errors);
       await publish(staging, featuresFile, featuresUri);
-      await publish(staging, errorsFile, errorsUri);
+      // Most partitions have no failed image, and an empty Parquet file costs a DuckDB write and an fsync. The
+      // removal covers a retry that succeeds where an earlier attempt of this partition failed on some images.
+      if (errors.length > 0) {
+        await writeErrorParquet(errorsFile, errors);
+        await publish(staging, errorsFile, errorsUri);
+      } else {
+        await staging.removeAll(errorsUri);
+      }
     });
     timings.write += performance.now() - t0;
     log.info('featurized partition', {

@@ -10,7 +10,9 @@ const part = (n: number) => `part-${String(n).padStart(6, '0')}`;
 export const carriedUri = (staging: string) => joinUri(staging, 'carried.jsonl');
 export const manifestPartUri = (staging: string, n: number) => joinUri(staging, 'manifest', `${part(n)}.json`);
 export const featuresPartUri = (staging: string, n: number) => joinUri(staging, 'parts', 'features', `${part(n)}.parquet`);
-export const errorsPartUri = (staging: string, n: number) => joinUri(staging, 'parts', 'errors', `${part(n)}.parquet`);
+/** Where the errors parts live: only partitions with failed images have one. */
+export const errorsPartsUri = (staging: string) => joinUri(staging, 'parts', 'errors');
+export const errorsPartUri = (staging: string, n: number) => joinUri(errorsPartsUri(staging), `${part(n)}.parquet`);
 
 /** The result as it appears under the output once committed; staged first under `<staging>/result`. */
 export const resultEntries = ['features', 'pca', 'pca_model.json', 'errors.parquet', 'versions.parquet', 'report.html', 'report.png'] as const;

@@ -9,7 +9,7 @@ import { featurizePartition } from '../../activities/featurizePartition.js';
 import { listImages } from '../../activities/listImages.js';
 import { loadWorkerConfig, type WorkerConfig } from '../../lib/config.js';
 import type { FeaturizePartitionResult, ListImagesResult, RunContext } from '../../lib/contract.js';
-import { featuresFileUri, featuresPartUri, stagedResult } from '../../lib/layout.js';
+import { errorsPartUri, featuresFileUri, featuresPartUri, stagedResult } from '../../lib/layout.js';
 import { queryParquet } from '../../lib/parquet.js';
 import { tempDir } from '../support/environment.js';
 import { copySample, writeBrokenImages } from '../support/images.js';
@@ -68,4 +68,24 @@ test('a cancelled activity stops instead of finishing the partition', async () =
   const running = env.run(featurizePartition, { ...context, partition: 0 }, config);
   env.cancel();
   await assert.rejects(running);
+});
+
+test('a retry that no longer fails removes the errors part an earlier attempt wrote', async () => {
+  const source = path.join(work, 'flaky');
+  await copySample(source, ['apple_red_1'], 3);
+  const flaky = path.join(source, 'apple_red_1', 'flaky.jpg');
+  await fs.writeFile(flaky, 'not a jpeg yet');
+  const run: RunContext = { source, output: path.join(work, 'flaky-out'), staging: path.join(work, 'flaky-out', '_staging', 'r') };
+  const listing: ListImagesResult = await activity.run(listImages, { ...run, glob: '*.jpg', partitionSize: 8, k: 2, incremental: false }, config);
+  assert.equal(listing.partitions, 1);
+  const first: FeaturizePartitionResult = await activity.run(featurizePartition, { ...run, partition: 0 }, config);
+  assert.equal(first.failed, 1);
+  assert.ok(await fs.stat(errorsPartUri(run.staging, 0)), 'the failing attempt wrote an errors part');
+
+  // The file is complete now (a copy that was still uploading, say); Temporal runs the partition again.
+  await fs.copyFile(path.join(source, 'apple_red_1', (await fs.readdir(path.join(source, 'apple_red_1'))).find((f) => f !== 'flaky.jpg')!), flaky);
+  const retried: FeaturizePartitionResult = await activity.run(featurizePartition, { ...run, partition: 0 }, config);
+  assert.deepEqual([retried.featurized, retried.failed], [4, 0]);
+  await assert.rejects(fs.stat(errorsPartUri(run.staging, 0)), { code: 'ENOENT' });
+  assert.deepEqual(await activity.run(aggregateFeatures, { ...run, partitions: 1 }, config), { rows: 4, failed: 0, labels: 1 });
 });
