@@ -93,7 +93,8 @@ async function writeAtomically<T>(file: string, write: (tmpFile: string) => Prom
 
 function parquetCopyOptions(rowGroupSize?: number): string {
   const rowGroup = rowGroupSize === undefined ? '' : `, ROW_GROUP_SIZE ${rowGroupSize}`;
-  return `(FORMAT parquet, COMPRESSION zstd${rowGroup})`;
+  // Level 1 instead of DuckDB's 3: merging 10,000 feature vectors took 560 instead of 700 ms of CPU, for files 3 % larger.
+  return `(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1${rowGroup})`;
 }
 
 async function writeViaTempTable(
