@@ -22,22 +22,22 @@ after(async () => {
 
 const sum = (sizes: number[]) => sizes.reduce((a, b) => a + b, 0);
 
-test('tail partitions shrink from the full size to 16 images, in whole batches of 8, and cover every image once', () => {
-  for (const remaining of [1, 15, 16, 17, 31, 32, 100, 900, 1151]) {
+test('tail partitions shrink from the full size to 32 images, in whole batches of 8, and cover every image once', () => {
+  for (const remaining of [1, 31, 32, 33, 63, 64, 100, 900, 1151]) {
     const sizes = tailPartitionSizes(remaining, 128, 8);
     assert.equal(sum(sizes), remaining, `${remaining}: ${sizes}`);
     assert.ok(sizes.every((size) => size <= 128), `${remaining}: ${sizes}`);
-    assert.ok(sizes.every((size, i) => i === 0 || size <= sizes[i - 1] + 16), `${remaining}: not shrinking: ${sizes}`);
-    // Only a remainder below 16 may make a smaller partition, and then it is the only one.
-    assert.ok(sizes.every((size) => size >= 16) || sizes.length === 1, `${remaining}: ${sizes}`);
+    assert.ok(sizes.every((size, i) => i === 0 || size <= sizes[i - 1] + 32), `${remaining}: not shrinking: ${sizes}`);
+    // Only a remainder below 32 may make a smaller partition, and then it is the only one.
+    assert.ok(sizes.every((size) => size >= 32) || sizes.length === 1, `${remaining}: ${sizes}`);
     assert.ok(sizes.slice(0, -1).every((size) => size % 8 === 0), `${remaining}: ${sizes}`);
   }
   assert.deepEqual(tailPartitionSizes(1151, 128, 8).slice(0, 3), [128, 128, 112]);
   assert.deepEqual(tailPartitionSizes(900, 128, 8).slice(0, 3), [120, 104, 88]);
-  assert.deepEqual(tailPartitionSizes(40, 128, 8), [16, 24]);
+  assert.deepEqual(tailPartitionSizes(80, 128, 8), [32, 48]);
 });
 
-test('without parallelism, or with partitions of 16 or fewer, every partition is full but the last', () => {
+test('without parallelism, or with partitions of 32 or fewer, every partition is full but the last', () => {
   assert.deepEqual(tailPartitionSizes(300, 128, 1), [128, 128, 44]);
   assert.deepEqual(tailPartitionSizes(13, 5, 8), [5, 5, 3]);
   assert.deepEqual(tailPartitionSizes(0, 128, 8), []);
@@ -52,7 +52,7 @@ test('the sample lists into full partitions, then shrinking ones, in listing ord
   for (let n = 0; n < listing.partitions; n++) parts.push(JSON.parse(await fs.readFile(manifestPartUri(staging, n), 'utf8')) as ManifestEntry[]);
   const sizes = parts.map((part) => part.length);
   assert.deepEqual(sizes, [...Array(9).fill(64), ...tailPartitionSizes(900 - 9 * 64, 64, 4)]);
-  assert.ok(sizes.at(-1)! < 64 && sizes.at(-1)! >= 16, `tail: ${sizes}`);
+  assert.ok(sizes.at(-1)! < 64 && sizes.at(-1)! >= 32, `tail: ${sizes}`);
   const uris = parts.flat().map((entry) => entry.uri);
   assert.equal(new Set(uris).size, 900);
   assert.deepEqual(uris, [...uris].sort(), 'partitions follow the listing order');
