@@ -10,7 +10,7 @@ export interface PipelineInput {
   glob?: string;
   /** Number of principal components (default 5). */
   k?: number;
-  /** Images per featurize activity (default 128). */
+  /** Images per featurize activity at most (default 256; the last partitions are smaller). */
   partitionSize?: number;
   /** Featurize activities in flight at once (default 8). */
   maxConcurrentPartitions?: number;
