@@ -8,10 +8,11 @@ import { WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { failureReason } from '../../lib/client.js';
 import { delay } from '../../lib/concurrency.js';
+import { queryParquet } from '../../lib/parquet.js';
 import type { PipelineInput, PipelineProgress, RunSummary } from '../../lib/contract.js';
 import type { S3Server } from '../../lib/s3Server.js';
 import { startTestPipeline, tempDir, type TestPipeline } from '../support/environment.js';
-import { copySample, sampleDir } from '../support/images.js';
+import { copySample, sampleDir, writeBrokenImages } from '../support/images.js';
 import { fetchResult, imagesBelow, verifyResult } from '../support/results.js';
 import { createBucket, startTestS3Server, uploadDirectory } from '../support/s3.js';
 
@@ -63,6 +64,20 @@ test('s3 -> s3 on the whole sample, the layout of the original notebook; no cred
 
 test('local -> s3', async () => {
   await runAndVerify({ source: subsetDir, output: 's3://fruits/from-local', k: 5 }, await imagesBelow(subsetDir));
+});
+
+test('broken images with an S3 output: errors.parquet lists them (found by listing the staged errors parts), every other vector is kept', async () => {
+  const source = path.join(work, 'with-broken');
+  await copySample(source, ['apple_golden_1', 'pear_3'], 12);
+  const broken = await writeBrokenImages(path.join(source, 'pear_3'));
+  const output = 's3://fruits/with-broken';
+  const summary = (await (await start({ source, output, k: 5, partitionSize: 8 })).result()) as RunSummary;
+  assert.equal(summary.failed, broken.length);
+  const local = await fetchResult(output, path.join(work, `fetched-${runs}`));
+  const good = (await imagesBelow(source)).filter((file) => !broken.includes(file));
+  await verifyResult(local, summary, { paths: good, k: 5 });
+  const errors = await queryParquet('SELECT path FROM read_parquet($1) ORDER BY path', [path.join(local, 'errors.parquet')]);
+  assert.deepEqual(errors.map((row) => row.path), [...broken].sort());
 });
 
 test('s3 -> local', async () => {
