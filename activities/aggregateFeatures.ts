@@ -1,4 +1,5 @@
 import { heartbeat } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import type { WorkerConfig } from '../lib/config.js';
 import type { AggregateResult, RunContext } from '../lib/contract.js';
 import { failingClearly } from '../lib/failures.js';
@@ -61,9 +62,19 @@ export async function aggregateFeatures(input: AggregateInput, config: WorkerCon
       // The version of every image in the result: new ones from the manifest (failed ones are retried next time).
       const failedPaths = new Set(failed > 0 ? (await queryParquet('SELECT path FROM read_parquet($1)', [errorsFile])).map((r) => String(r.path)) : []);
       const versions = [...carried];
+      let listed = 0;
       for (let n = 0; n < input.partitions; n++) {
         const entries = await readJson<ManifestEntry[]>(staging, manifestPartUri(input.staging, n));
+        listed += entries.length;
         for (const entry of entries) if (!failedPaths.has(entry.uri)) versions.push({ path: entry.uri, version: entry.version });
+      }
+      // Every listed image ends up as a vector or an error, and every carried one as a vector: nothing goes missing silently.
+      if (rows + failed !== listed + carried.length) {
+        throw ApplicationFailure.nonRetryable(
+          `aggregateFeatures: ${listed} images were listed and ${carried.length} carried over, but the parts hold ${rows} vectors and ${failed} errors; ` +
+            `a staged part is missing, so the result would be incomplete: start the run again`,
+          'ResultIncomplete',
+        );
       }
       await writeVersionParquet(versionsFile, versions);
 

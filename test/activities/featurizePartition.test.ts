@@ -89,3 +89,17 @@ test('a retry that no longer fails removes the errors part an earlier attempt wr
   await assert.rejects(fs.stat(errorsPartUri(run.staging, 0)), { code: 'ENOENT' });
   assert.deepEqual(await activity.run(aggregateFeatures, { ...run, partitions: 1 }, config), { rows: 4, failed: 0, labels: 1 });
 });
+
+test('a staged errors part that went missing fails the aggregate instead of dropping those images silently', async () => {
+  const source = path.join(work, 'lost');
+  await copySample(source, ['eggplant_violet_1'], 4);
+  await writeBrokenImages(path.join(source, 'eggplant_violet_1'));
+  const run: RunContext = { source, output: path.join(work, 'lost-out'), staging: path.join(work, 'lost-out', '_staging', 'r') };
+  const listing: ListImagesResult = await activity.run(listImages, { ...run, glob: '*.jpg', partitionSize: 64, k: 2, incremental: false }, config);
+  const result: FeaturizePartitionResult = await activity.run(featurizePartition, { ...run, partition: 0 }, config);
+  assert.deepEqual([listing.partitions, result.featurized, result.failed], [1, 4, 3]);
+  await fs.rm(errorsPartUri(run.staging, 0));
+  await assert.rejects(activity.run(aggregateFeatures, { ...run, partitions: 1 }, config), {
+    message: /7 images were listed and 0 carried over, but the parts hold 4 vectors and 0 errors/,
+  });
+});
