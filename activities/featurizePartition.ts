@@ -95,12 +95,12 @@ export async function featurizePartition(input: FeaturizePartitionInput, config:
       const featuresUri = featuresPartUri(input.staging, input.partition);
       const errorsUri = errorsPartUri(input.staging, input.partition);
       const featuresFile = localTarget(staging, featuresUri, scratch);
-      const errorsFile = localTarget(staging, errorsUri, scratch);
       await writeVectorParquet(featuresFile, 'features', { paths, labels, vectors: vectors.subarray(0, paths.length * FEATURE_DIM), dim: FEATURE_DIM });
       await publish(staging, featuresFile, featuresUri);
       // Most partitions have no failed image, and an empty Parquet file costs a DuckDB write and an fsync. The
       // removal covers a retry that succeeds where an earlier attempt of this partition failed on some images.
       if (errors.length > 0) {
+        const errorsFile = localTarget(staging, errorsUri, scratch);
         await writeErrorParquet(errorsFile, errors);
         await publish(staging, errorsFile, errorsUri);
       } else {
