@@ -1,12 +1,9 @@
-import { fileURLToPath } from 'node:url';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import type { WorkerConfig } from '../lib/config.js';
 import { configureSharp, PIXELS_PER_IMAGE } from '../lib/images.js';
 import { loadFeatureModel } from '../lib/model.js';
-
-/** The workflow code that workers load (bundled by the SDK into its deterministic sandbox). */
-export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
+import { workflowCode } from './workflowCode.js';
 
 /** The activities a worker of each role registers. */
 function activitiesFor(config: WorkerConfig) {
@@ -41,7 +38,7 @@ export async function createOrchardWorker(config: WorkerConfig, connection?: Nat
     connection: connection ?? (await NativeConnection.connect({ address: config.address })),
     namespace: config.namespace,
     taskQueue: featurizeOnly ? config.featurizeTaskQueue : config.taskQueue,
-    ...(featurizeOnly ? {} : { workflowsPath }),
+    ...(featurizeOnly ? {} : workflowCode()),
     activities: activitiesFor(config),
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
     // Heartbeats carry cancellation back to activities: send them at least every second, so a cancelled run stops

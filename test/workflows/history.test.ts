@@ -8,7 +8,7 @@ import { Worker } from '@temporalio/worker';
 import type { OrchardActivities } from '../../activities/index.js';
 import { resolvePipelineInput } from '../../lib/config.js';
 import type { RunSummary } from '../../lib/contract.js';
-import { workflowsPath } from '../../workers/orchardWorker.js';
+import { workflowsPath } from '../../workers/workflowCode.js';
 import { startTestServer } from '../support/environment.js';
 
 type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
