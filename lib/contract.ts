@@ -42,7 +42,7 @@ export interface RunContext {
 
 export interface ListImagesInput extends RunContext {
   glob: string;
-  /** The largest partition; the last ones are smaller (see partitionSizes). */
+  /** The largest partition; the last ones are smaller (see tailPartitionSizes in activities/listImages.ts). */
   partitionSize: number;
   /** How many partitions run at once; absent in runs started before tapering existed (no tapering then). */
   maxConcurrentPartitions?: number;

@@ -287,10 +287,11 @@ export async function topEigenpairs(
   if (!Number.isInteger(oversample) || oversample < 0) throw new Error(`topEigenpairs: oversample must be a non-negative integer, got ${oversample}`);
 
   const b = Math.min(k + oversample, dim);
-  const qRows = roundUp(b, Y_BLOCK);
+  // combineRows takes its source rows (of q and of W = QA) four at a time.
+  const qRows = roundUp(b, 4);
   const product = await loadMatrixProduct();
   const random = mulberry32(0x5eed);
-  // Rows b..qRows-1 of q stay zero: they only pad the kernel's blocks.
+  // Rows b..qRows-1 of q stay zero, so the padding rows of W are zero too.
   const q = new Float64Array(qRows * dim);
   for (let t = 0; t < b * dim; t++) q[t] = random() - 0.5;
   orthonormalize(q, b, dim, random);
