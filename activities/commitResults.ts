@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { CommitInput, RunContext, RunSummary } from '../lib/contract.js';
 import { failingClearly } from '../lib/failures.js';
-import { resultEntries, resultUri, runsUri, stagedResult, successUri } from '../lib/layout.js';
+import { committingUri, resultEntries, resultUri, runsUri, stagedResult, successUri } from '../lib/layout.js';
 import { joinUri, readJson, type Storage, storageFor } from '../lib/storage.js';
 
 /** Earlier results kept under `<output>/runs/<run id>/`, newest first; older ones are removed. */
@@ -13,18 +13,22 @@ async function readSummary(storage: Storage, uri: string): Promise<RunSummary | 
   return readJson<RunSummary>(storage, uri);
 }
 
-/** Move the last committed result, `_SUCCESS` last, into `runs/<its run id>/`; then keep only the newest few. */
-async function archivePrevious(storage: Storage, input: CommitInput): Promise<void> {
-  const previous = await readSummary(storage, successUri(input.output));
-  // A retried commit finds its own result in place: nothing to archive.
-  if (previous && previous.runId !== input.summary.runId) {
-    const target = joinUri(runsUri(input.output), previous.runId);
-    for (const entry of resultEntries) {
-      const from = resultUri(input.output, entry);
-      if (await storage.exists(from)) await storage.move(from, resultUri(target, entry));
-    }
-    await storage.move(successUri(input.output), successUri(target));
+/** What `_COMMITTING` records: the run being committed and the result it replaces, until that is archived. */
+interface CommitMarker {
+  runId: string;
+  previous?: RunSummary;
+  archived: boolean;
+}
+
+/** Move a committed result into `runs/<its run id>/`: `_SUCCESS` leaves the top level first and arrives last. */
+async function archive(storage: Storage, output: string, previous: RunSummary): Promise<void> {
+  await storage.removeAll(successUri(output));
+  const target = joinUri(runsUri(output), previous.runId);
+  for (const entry of resultEntries) {
+    const from = resultUri(output, entry);
+    if (await storage.exists(from)) await storage.move(from, resultUri(target, entry));
   }
+  await storage.write(successUri(target), JSON.stringify(previous, null, 2) + '\n');
 }
 
 async function prunePreviousRuns(storage: Storage, output: string): Promise<void> {
@@ -43,19 +47,42 @@ async function prunePreviousRuns(storage: Storage, output: string): Promise<void
 /**
  * Commit the staged result: the previous result moves to `runs/<run id>/`, the new one into the output, and
  * `_SUCCESS` is written last, so a reader that checks it never takes a half-replaced result for a complete one.
- * The top level is always the latest complete result. Safe to retry after a partial commit.
+ * The top level is always the latest complete result. Safe to retry after a partial commit: `_COMMITTING` tells a
+ * retry which entries at the top level are its own, half moved, and which are left over from a commit that stopped.
  */
 export async function commitResults(input: CommitInput): Promise<void> {
   return failingClearly('commitResults', async () => {
     const storage = storageFor(input.output, input);
-    const staged = stagedResult(input.staging);
-    await archivePrevious(storage, input);
-    await storage.removeAll(successUri(input.output));
-    for (const entry of resultEntries) {
-      const from = resultUri(staged, entry);
-      if (await storage.exists(from)) await storage.move(from, resultUri(input.output, entry));
+    const runId = input.summary.runId;
+    const committed = await readSummary(storage, successUri(input.output));
+    // A retry after the commit finished finds its own result in place.
+    if (committed?.runId !== runId) {
+      const markerUri = committingUri(input.output);
+      let marker = (await storage.exists(markerUri)) ? await readJson<CommitMarker>(storage, markerUri) : undefined;
+      if (marker?.runId !== runId) {
+        if (marker?.previous && !marker.archived) {
+          // Another run's commit stopped while archiving: its archive is finished, so no earlier result is lost.
+          await archive(storage, input.output, marker.previous);
+        } else if (!committed) {
+          // No complete result is at the top level: whatever result entries are there come from a commit that stopped.
+          for (const entry of resultEntries) await storage.removeAll(resultUri(input.output, entry));
+        }
+        marker = { runId, ...(committed ? { previous: committed } : {}), archived: !committed };
+        await storage.write(markerUri, JSON.stringify(marker));
+      }
+      if (marker.previous && !marker.archived) {
+        await archive(storage, input.output, marker.previous);
+        marker = { ...marker, archived: true };
+        await storage.write(markerUri, JSON.stringify(marker));
+      }
+      const staged = stagedResult(input.staging);
+      for (const entry of resultEntries) {
+        const from = resultUri(staged, entry);
+        if (await storage.exists(from)) await storage.move(from, resultUri(input.output, entry));
+      }
+      await storage.write(successUri(input.output), JSON.stringify(input.summary, null, 2) + '\n');
+      await storage.removeAll(markerUri);
     }
-    await storage.write(successUri(input.output), JSON.stringify(input.summary, null, 2) + '\n');
     await prunePreviousRuns(storage, input.output);
     await discardStaging(input);
   });

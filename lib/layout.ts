@@ -21,6 +21,8 @@ export const stagedResult = (staging: string) => joinUri(staging, 'result');
 export const featuresFileUri = (base: string) => joinUri(base, 'features', 'features-000000.parquet');
 export const pcaFileUri = (base: string) => joinUri(base, 'pca', 'pca-000000.parquet');
 export const successUri = (output: string) => joinUri(output, '_SUCCESS');
+/** Names the run id of a commit in progress, so a retried commit can tell its own half-moved entries from leftovers. */
+export const committingUri = (output: string) => joinUri(output, '_COMMITTING');
 /** Earlier committed results, one folder per run id. */
 export const runsUri = (output: string) => joinUri(output, 'runs');
 

@@ -15,6 +15,7 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { startBounded } from './concurrency.js';
 import { InputError } from './config.js';
 
 /** An object or file that is not there (any more); a featurize activity reports it per image. */
@@ -44,7 +45,10 @@ export interface Storage {
   exists(uri: string): Promise<boolean>;
   /** Remove everything below a prefix (or the single object named); missing is fine. */
   removeAll(prefix: string): Promise<void>;
-  /** Move an object or everything below a prefix to a new place, replacing what is there. */
+  /**
+   * Move an object or everything below a prefix to the same names under `to`, replacing objects of the same name
+   * and keeping the others. Safe to repeat after a partial move: what has left `from` is already under `to`.
+   */
   move(from: string, to: string): Promise<void>;
   /** The local path of a URI when the storage is the local disk, so DuckDB can read it in place. */
   localPath(uri: string): string | undefined;
@@ -159,8 +163,21 @@ class LocalStorage implements Storage {
 
   async move(from: string, to: string): Promise<void> {
     await fs.mkdir(path.dirname(to), { recursive: true });
-    await fs.rm(to, { recursive: true, force: true });
-    await fs.rename(from, to);
+    try {
+      // One rename moves a whole folder at once, whenever `to` does not hold a non-empty folder of the same name.
+      await fs.rename(from, to);
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EISDIR' || code === 'ENOTDIR') {
+        await fs.rm(to, { recursive: true, force: true });
+        await fs.rename(from, to);
+        return;
+      }
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+    }
+    for (const entry of await fs.readdir(from)) await this.move(path.join(from, entry), path.join(to, entry));
+    await fs.rmdir(from);
   }
 
   localPath(uri: string): string {
@@ -219,6 +236,9 @@ function explainS3Error(err: unknown, uri: string): unknown {
       return err;
   }
 }
+
+// Server-side copies in flight during a move: a dataset of thousands of part files moves in seconds, not minutes.
+const COPIES_IN_FLIGHT = 16;
 
 /** S3 and S3-compatible servers through @aws-sdk/client-s3. */
 class S3Storage implements Storage {
@@ -305,20 +325,30 @@ class S3Storage implements Storage {
   }
 
   async removeAll(prefix: string): Promise<void> {
-    const { bucket } = parseS3Uri(prefix);
-    const uris = await this.keysBelow(prefix);
+    await this.removeKeys(prefix, await this.keysBelow(prefix));
+  }
+
+  // DeleteObjects reports failed keys in its answer instead of failing: a key left behind must not pass silently.
+  private async removeKeys(context: string, uris: readonly string[]): Promise<void> {
     for (let i = 0; i < uris.length; i += 1000) {
+      const { bucket } = parseS3Uri(uris[i]);
       const chunk = uris.slice(i, i + 1000).map((u) => ({ Key: parseS3Uri(u).key }));
-      await this.call(prefix, () => this.client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: chunk, Quiet: true } })));
+      const answer = await this.call(context, () => this.client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: chunk, Quiet: true } })));
+      const failed = answer.Errors ?? [];
+      if (failed.length > 0) {
+        const first = failed[0];
+        throw new Error(`could not remove ${failed.length} objects below ${context}, e.g. s3://${bucket}/${first.Key ?? ''}: ${first.Code ?? ''} ${first.Message ?? ''}`);
+      }
     }
   }
 
   async move(from: string, to: string): Promise<void> {
     const sources = await this.keysBelow(from);
-    await this.removeAll(to);
     const fromKey = parseS3Uri(from).key;
     const target = parseS3Uri(to);
-    for (const source of sources) {
+    // Each object is copied before any is deleted, and only the objects still under `from` are moved: a retry after
+    // a partial move (some copied, some deleted) moves the rest and leaves the complete set under `to`.
+    const copies = startBounded(sources, COPIES_IN_FLIGHT, async (source) => {
       const { bucket, key } = parseS3Uri(source);
       const destination = target.key + key.slice(fromKey.length);
       await this.call(source, () =>
@@ -326,8 +356,9 @@ class S3Storage implements Storage {
           new CopyObjectCommand({ Bucket: target.bucket, Key: destination, CopySource: `${bucket}/${encodeURIComponent(key).replace(/%2F/g, '/')}` }),
         ),
       );
-    }
-    await this.removeAll(from);
+    });
+    await Promise.all(copies);
+    await this.removeKeys(from, sources);
   }
 
   localPath(): undefined {

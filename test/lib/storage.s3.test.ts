@@ -10,6 +10,7 @@ import { InputError } from '../../lib/config.js';
 import type { S3Server } from '../../lib/s3Server.js';
 import { s3ClientFor, storageFor, type Storage } from '../../lib/storage.js';
 import { tempDir } from '../support/environment.js';
+import { checkResumableMove } from '../support/storageMove.js';
 import { createBucket, startTestS3Server } from '../support/s3.js';
 
 let work: string;
@@ -56,6 +57,10 @@ test('keys with spaces, quotes and non-ASCII characters survive write, list, rea
   assert.deepEqual(await listed('s3://storage-test/moved dir'), ["s3://storage-test/moved dir/Cherry 3/pomme d'été (1).jpg"]);
   await storage.removeAll('s3://storage-test/moved dir');
   assert.equal(await storage.exists('s3://storage-test/moved dir'), false);
+});
+
+test('a move into a prefix that holds objects keeps them, and a repeated move finishes a partial one', async () => {
+  await checkResumableMove(storage, 's3://storage-test/resumable');
 });
 
 test('a file larger than the part size goes up as a multipart upload and comes back intact', async () => {

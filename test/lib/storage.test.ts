@@ -6,6 +6,7 @@ import { labelOf } from '../../activities/listImages.js';
 import { InputError } from '../../lib/config.js';
 import { joinUri, parseS3Uri, storageFor } from '../../lib/storage.js';
 import { tempDir } from '../support/environment.js';
+import { checkResumableMove } from '../support/storageMove.js';
 
 let root: string;
 
@@ -42,7 +43,7 @@ test('a missing or non-directory source is an InputError naming it', async () =>
   await assert.rejects(storage.list(path.join(root, 'Cherry 3', 'a.jpg')).next(), /is not a directory/);
 });
 
-test('writes are whole, moves replace, removeAll is recursive', async () => {
+test('writes are whole, moves replace same names, removeAll is recursive', async () => {
   const storage = storageFor(root);
   const target = path.join(root, 'out', 'x', 'file.json');
   await storage.write(target, '{"a":1}');
@@ -54,6 +55,10 @@ test('writes are whole, moves replace, removeAll is recursive', async () => {
   assert.equal(await fs.readFile(target, 'utf8'), 'new');
   await storage.removeAll(path.join(root, 'out'));
   assert.equal(await storage.exists(path.join(root, 'out')), false);
+});
+
+test('a move into a folder that holds files keeps them, and a repeated move finishes a partial one', async () => {
+  await checkResumableMove(storageFor(root), path.join(root, 'resumable'));
 });
 
 test('S3 URIs are parsed and joined without doubled slashes', () => {

@@ -1,0 +1,106 @@
+// The commit protocol on local storage, including the states a commit that stopped part way leaves behind.
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { commitResults } from '../../activities/commitResults.js';
+import type { RunContext, RunSummary } from '../../lib/contract.js';
+import { committingUri, resultUri, runsUri, stagedResult, successUri } from '../../lib/layout.js';
+import { tempDir } from '../support/environment.js';
+
+let work: string;
+
+before(async () => {
+  work = await tempDir('commit');
+});
+
+after(async () => {
+  await fs.rm(work, { recursive: true, force: true });
+});
+
+const summaryOf = (runId: string, minute: number) => ({ runId, finishedAt: `2026-11-26T05:${String(minute).padStart(2, '0')}:00.000Z` }) as RunSummary;
+
+/** Stage a result of `parts` feature files and a model, each file naming the run that wrote it. */
+async function stage(output: string, runId: string, parts: number): Promise<RunContext> {
+  const context = { source: path.join(work, 'photos'), output, staging: path.join(output, '_staging', runId) };
+  const result = stagedResult(context.staging);
+  for (let n = 0; n < parts; n++) await write(path.join(resultUri(result, 'features'), `part-${n}.parquet`), runId);
+  await write(resultUri(result, 'pca_model.json'), runId);
+  return context;
+}
+
+async function write(file: string, text: string): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await fs.writeFile(file, text);
+}
+
+/** Every file below `dir` with its content, by relative path. */
+async function tree(dir: string): Promise<Record<string, string>> {
+  const found: Record<string, string> = {};
+  for (const entry of await fs.readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const file = path.join(entry.parentPath, entry.name);
+    found[path.relative(dir, file)] = await fs.readFile(file, 'utf8');
+  }
+  return found;
+}
+
+/** The files a committed result of `runId` holds at `prefix` ('' for the top level). */
+function committed(runId: string, parts: number, minute: number, prefix = ''): Record<string, string> {
+  const files: Record<string, string> = { [path.join(prefix, 'pca_model.json')]: runId, [path.join(prefix, '_SUCCESS')]: JSON.stringify(summaryOf(runId, minute), null, 2) + '\n' };
+  for (let n = 0; n < parts; n++) files[path.join(prefix, 'features', `part-${n}.parquet`)] = runId;
+  return files;
+}
+
+test('a commit archives the previous result whole, and a retry after it finished changes nothing', async () => {
+  const output = path.join(work, 'plain');
+  await commitResults({ ...(await stage(output, 'first', 4)), summary: summaryOf('first', 1) });
+  const second = await stage(output, 'second', 2);
+  await commitResults({ ...second, summary: summaryOf('second', 2) });
+  const expected = { ...committed('second', 2, 2), ...committed('first', 4, 1, path.join('runs', 'first')) };
+  assert.deepEqual(await tree(output), expected);
+  await commitResults({ ...second, summary: summaryOf('second', 2) });
+  assert.deepEqual(await tree(output), expected);
+});
+
+test('a retry after a partial move finishes it without losing the files already moved', async () => {
+  const output = path.join(work, 'partial');
+  await commitResults({ ...(await stage(output, 'first', 1)), summary: summaryOf('first', 1) });
+  const second = await stage(output, 'second', 3);
+  // The state a commit leaves when it stops while moving the features: archived, two of three parts moved.
+  await fs.rm(successUri(output));
+  await fs.mkdir(path.join(runsUri(output), 'first'), { recursive: true });
+  await fs.rename(resultUri(output, 'features'), resultUri(path.join(runsUri(output), 'first'), 'features'));
+  await fs.rename(resultUri(output, 'pca_model.json'), resultUri(path.join(runsUri(output), 'first'), 'pca_model.json'));
+  await write(successUri(path.join(runsUri(output), 'first')), JSON.stringify(summaryOf('first', 1), null, 2) + '\n');
+  await write(committingUri(output), JSON.stringify({ runId: 'second', previous: summaryOf('first', 1), archived: true }));
+  for (const n of [0, 1]) {
+    await write(path.join(resultUri(output, 'features'), `part-${n}.parquet`), 'second');
+    await fs.rm(path.join(resultUri(stagedResult(second.staging), 'features'), `part-${n}.parquet`));
+  }
+
+  await commitResults({ ...second, summary: summaryOf('second', 2) });
+  assert.deepEqual(await tree(output), { ...committed('second', 3, 2), ...committed('first', 1, 1, path.join('runs', 'first')) });
+});
+
+test('files left by a commit that stopped and was given up are not mixed into the next result', async () => {
+  const output = path.join(work, 'leftovers');
+  const next = await stage(output, 'next', 2);
+  await write(path.join(resultUri(output, 'features'), 'part-7.parquet'), 'abandoned');
+  await write(committingUri(output), JSON.stringify({ runId: 'abandoned', archived: true }));
+  await commitResults({ ...next, summary: summaryOf('next', 3) });
+  assert.deepEqual(await tree(output), committed('next', 2, 3));
+});
+
+test("another run's commit that stopped while archiving is finished first, so the earlier result stays whole", async () => {
+  const output = path.join(work, 'archiving');
+  await commitResults({ ...(await stage(output, 'first', 3)), summary: summaryOf('first', 1) });
+  // The other run removed the top-level _SUCCESS and moved the features into runs/first, then stopped.
+  await write(committingUri(output), JSON.stringify({ runId: 'abandoned', previous: summaryOf('first', 1), archived: false }));
+  await fs.rm(successUri(output));
+  await fs.mkdir(path.join(runsUri(output), 'first'), { recursive: true });
+  await fs.rename(resultUri(output, 'features'), resultUri(path.join(runsUri(output), 'first'), 'features'));
+
+  await commitResults({ ...(await stage(output, 'next', 1)), summary: summaryOf('next', 4) });
+  assert.deepEqual(await tree(output), { ...committed('next', 1, 4), ...committed('first', 3, 1, path.join('runs', 'first')) });
+});
