@@ -1,11 +1,22 @@
 import { heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type { WorkerConfig } from '../lib/config.js';
+import { InputError, type WorkerConfig } from '../lib/config.js';
 import type { AggregateResult, RunContext } from '../lib/contract.js';
 import { failingClearly } from '../lib/failures.js';
-import { carriedUri, errorsPartUri, errorsPartsUri, featuresFileUri, featuresPartUri, manifestPartUri, resultUri, stagedResult, type ManifestEntry } from '../lib/layout.js';
-import { mergeFeatures, mergeParquet, queryParquet, writeErrorParquet, writeVersionParquet } from '../lib/parquet.js';
-import { localCopy, localTarget, publish, withScratchDir } from '../lib/scratch.js';
+import {
+  carriedFeaturesUri,
+  carriedUri,
+  errorsPartUri,
+  errorsPartsUri,
+  featuresDatasetUri,
+  featuresPartUri,
+  manifestPartUri,
+  resultUri,
+  stagedResult,
+  type ManifestEntry,
+} from '../lib/layout.js';
+import { literalFiles, mergeParquet, queryParquet, writeCarriedFeatures, writeErrorParquet, writeVersionParquet } from '../lib/parquet.js';
+import { localCopy, localDatasetFiles, localTarget, publish, withScratchDir } from '../lib/scratch.js';
 import { readJson, storageFor } from '../lib/storage.js';
 
 export interface AggregateInput extends RunContext {
@@ -13,54 +24,83 @@ export interface AggregateInput extends RunContext {
 }
 
 /**
- * Merge the per-partition parts, and the vectors an incremental run carries over, into the features dataset and
- * errors.parquet; record each image's version in versions.parquet; check that no path repeats.
+ * Complete the features dataset (the partitions' files, plus the vectors an incremental run carries over), merge the
+ * errors parts into errors.parquet, record each image's version in versions.parquet, and check that every listed
+ * image became a vector or an error and that no path repeats.
  */
 export async function aggregateFeatures(input: AggregateInput, config: WorkerConfig): Promise<AggregateResult> {
   return failingClearly('aggregateFeatures', () =>
     withScratchDir(config.scratchDir, async (scratch) => {
       const staging = storageFor(input.staging, input);
-      const fetchAll = async (uris: string[]) => {
-        const files: string[] = [];
-        for (const [n, uri] of uris.entries()) {
-          files.push(await localCopy(staging, uri, scratch));
-          if (n % 100 === 0) heartbeat({ fetched: n });
-        }
-        return files;
-      };
       const partitions = [...Array(input.partitions).keys()];
-      const featureParts = await fetchAll(partitions.map((n) => featuresPartUri(input.staging, n)));
+      const carried = (await staging.read(carriedUri(input.staging)))
+        .toString('utf8')
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as { path: string; version: string });
+      const carriedFile = carriedFeaturesUri(input.staging);
+      if (carried.length > 0) {
+        const output = storageFor(input.output, input);
+        const previous = await localDatasetFiles(output, featuresDatasetUri(input.output), scratch);
+        if (previous.length === 0) {
+          throw new InputError(
+            `${carried.length} images are carried over from the last result, but its features dataset ${featuresDatasetUri(input.output)} ` +
+              'holds no Parquet file: start a full run (without --incremental)',
+          );
+        }
+        const file = localTarget(staging, carriedFile, scratch);
+        await writeCarriedFeatures(previous, carried.map((c) => c.path), file);
+        await publish(staging, file, carriedFile);
+      }
+      heartbeat({ carried: carried.length });
+
+      // The dataset is exactly these files: anything else in the folder (the temporary file of an attempt that was
+      // killed while writing) is removed, and a missing one means the result would be incomplete.
+      const result = stagedResult(input.staging);
+      const dataset = featuresDatasetUri(result);
+      const expected = new Set(partitions.map((n) => featuresPartUri(input.staging, n)));
+      if (carried.length > 0) expected.add(carriedFile);
+      let present = 0;
+      if (await staging.exists(dataset)) {
+        for await (const object of staging.list(dataset)) {
+          if (expected.has(object.uri)) present++;
+          else await staging.removeAll(object.uri);
+        }
+      }
+      if (present !== expected.size) {
+        throw ApplicationFailure.nonRetryable(
+          `aggregateFeatures: ${expected.size - present} of the ${expected.size} files of the features dataset under ${dataset} are missing; ` +
+            `the result would be incomplete: start the run again`,
+          'ResultIncomplete',
+        );
+      }
+      const featureFiles = await localDatasetFiles(staging, dataset, scratch);
+      const [stats] = await queryParquet(
+        'SELECT count(*) AS n, count(DISTINCT path) AS paths, count(DISTINCT label) AS labels FROM read_parquet($1)',
+        [literalFiles(featureFiles)],
+      );
+      const rows = Number(stats.n);
+      if (Number(stats.paths) !== rows) {
+        throw new Error(`features hold ${rows} rows but ${String(stats.paths)} distinct paths; a partition was written twice`);
+      }
+      heartbeat({ rows });
+
       // Only partitions with failed images wrote an errors part; a listing finds them in one call, also on S3.
       const errorUris = new Set(partitions.map((n) => errorsPartUri(input.staging, n)));
       const listedErrors: string[] = [];
       if (await staging.exists(errorsPartsUri(input.staging))) {
         for await (const object of staging.list(errorsPartsUri(input.staging))) if (errorUris.has(object.uri)) listedErrors.push(object.uri);
       }
-      const errorParts = await fetchAll(listedErrors);
-      const carried = (await staging.read(carriedUri(input.staging)))
-        .toString('utf8')
-        .split('\n')
-        .filter((line) => line !== '')
-        .map((line) => JSON.parse(line) as { path: string; version: string });
-      const result = stagedResult(input.staging);
-      const featuresUri = featuresFileUri(result);
+      const errorParts = await Promise.all(listedErrors.map((uri) => localCopy(staging, uri, scratch)));
       const errorsUri = resultUri(result, 'errors.parquet');
       const versionsUri = resultUri(result, 'versions.parquet');
-      const featuresFile = localTarget(staging, featuresUri, scratch);
       const errorsFile = localTarget(staging, errorsUri, scratch);
       const versionsFile = localTarget(staging, versionsUri, scratch);
-
-      const previous = carried.length > 0 ? await localCopy(storageFor(input.output, input), featuresFileUri(input.output), scratch) : '';
-      const rows = await mergeFeatures(featureParts, featuresFile, { previous, paths: carried.map((c) => c.path) });
       const failed = errorParts.length > 0 ? await mergeParquet(errorParts, errorsFile, { orderBy: 'path' }) : 0;
       if (errorParts.length === 0) await writeErrorParquet(errorsFile, []);
-      const [stats] = await queryParquet('SELECT count(DISTINCT path) AS paths, count(DISTINCT label) AS labels FROM read_parquet($1)', [featuresFile]);
-      if (Number(stats.paths) !== rows) {
-        throw new Error(`features hold ${rows} rows but ${String(stats.paths)} distinct paths; a partition was written twice`);
-      }
 
       // The version of every image in the result: new ones from the manifest (failed ones are retried next time).
-      const failedPaths = new Set(failed > 0 ? (await queryParquet('SELECT path FROM read_parquet($1)', [errorsFile])).map((r) => String(r.path)) : []);
+      const failedPaths = new Set(failed > 0 ? (await queryParquet('SELECT path FROM read_parquet($1)', [literalFiles([errorsFile])])).map((r) => String(r.path)) : []);
       const versions = [...carried];
       let listed = 0;
       for (let n = 0; n < input.partitions; n++) {
@@ -78,7 +118,6 @@ export async function aggregateFeatures(input: AggregateInput, config: WorkerCon
       }
       await writeVersionParquet(versionsFile, versions);
 
-      await publish(staging, featuresFile, featuresUri);
       await publish(staging, errorsFile, errorsUri);
       await publish(staging, versionsFile, versionsUri);
       return { rows, failed, labels: Number(stats.labels) };

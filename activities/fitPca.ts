@@ -2,10 +2,10 @@ import { heartbeat } from '@temporalio/activity';
 import { FEATURE_DIM, InputError, type WorkerConfig } from '../lib/config.js';
 import type { FitPcaInput, PcaSummary } from '../lib/contract.js';
 import { failingClearly } from '../lib/failures.js';
-import { featuresFileUri, resultUri, stagedResult } from '../lib/layout.js';
+import { featuresDatasetUri, resultUri, stagedResult } from '../lib/layout.js';
 import { readVectorParquet } from '../lib/parquet.js';
 import { CovarianceAccumulator, fitPcaFromAccumulator } from '../lib/pca.js';
-import { localCopy, withScratchDir } from '../lib/scratch.js';
+import { localDatasetFiles, withScratchDir } from '../lib/scratch.js';
 import { storageFor } from '../lib/storage.js';
 
 /** Fit a k-component PCA on the features dataset (streaming covariance, top-k eigenpairs) and write pca_model.json. */
@@ -14,9 +14,9 @@ export async function fitPca(input: FitPcaInput, config: WorkerConfig): Promise<
     withScratchDir(config.scratchDir, async (scratch) => {
       const staging = storageFor(input.staging, input);
       const result = stagedResult(input.staging);
-      const features = await localCopy(staging, featuresFileUri(result), scratch);
+      const features = await localDatasetFiles(staging, featuresDatasetUri(result), scratch);
       const accumulator = new CovarianceAccumulator(FEATURE_DIM);
-      for await (const batch of readVectorParquet([features], 'features')) {
+      for await (const batch of readVectorParquet(features, 'features')) {
         await accumulator.addRowsFast(batch.vectors, batch.paths.length);
         heartbeat({ rows: accumulator.count });
       }

@@ -2,10 +2,10 @@ import { heartbeat } from '@temporalio/activity';
 import type { WorkerConfig } from '../lib/config.js';
 import type { RunContext } from '../lib/contract.js';
 import { failingClearly } from '../lib/failures.js';
-import { featuresFileUri, pcaFileUri, resultUri, stagedResult } from '../lib/layout.js';
+import { featuresDatasetUri, pcaFileUri, resultUri, stagedResult } from '../lib/layout.js';
 import { readVectorParquet, writeVectorParquet } from '../lib/parquet.js';
 import { projectRows, type PcaModel } from '../lib/pca.js';
-import { localCopy, localTarget, publish, withScratchDir } from '../lib/scratch.js';
+import { localDatasetFiles, localTarget, publish, withScratchDir } from '../lib/scratch.js';
 import { readJson, storageFor } from '../lib/storage.js';
 
 /** Project every feature vector on the fitted components and write the PCA dataset (path, label, pcaFeatures). */
@@ -15,11 +15,11 @@ export async function projectFeatures(input: RunContext, config: WorkerConfig): 
       const staging = storageFor(input.staging, input);
       const result = stagedResult(input.staging);
       const model = await readJson<PcaModel>(staging, resultUri(result, 'pca_model.json'));
-      const features = await localCopy(staging, featuresFileUri(result), scratch);
+      const features = await localDatasetFiles(staging, featuresDatasetUri(result), scratch);
       const paths: string[] = [];
       const labels: string[] = [];
       const projected: Float32Array[] = [];
-      for await (const batch of readVectorParquet([features], 'features')) {
+      for await (const batch of readVectorParquet(features, 'features')) {
         paths.push(...batch.paths);
         labels.push(...batch.labels);
         projected.push(projectRows(model, batch.vectors, batch.paths.length));

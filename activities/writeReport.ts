@@ -2,8 +2,8 @@ import sharp from 'sharp';
 import type { WorkerConfig } from '../lib/config.js';
 import type { ReportInput } from '../lib/contract.js';
 import { failingClearly } from '../lib/failures.js';
-import { featuresFileUri, pcaFileUri, resultUri, stagedResult } from '../lib/layout.js';
-import { queryParquet, readVectorParquet } from '../lib/parquet.js';
+import { pcaFileUri, resultUri, stagedResult } from '../lib/layout.js';
+import { literalFiles, queryParquet, readVectorParquet } from '../lib/parquet.js';
 import type { PcaModel } from '../lib/pca.js';
 import { renderReportHtml, renderReportSvg, type ReportData } from '../lib/report.js';
 import { localCopy, withScratchDir } from '../lib/scratch.js';
@@ -21,7 +21,6 @@ export async function writeReport(input: ReportInput, config: WorkerConfig): Pro
       const result = stagedResult(input.staging);
       const model = await readJson<PcaModel>(staging, resultUri(result, 'pca_model.json'));
       const pca = await localCopy(staging, pcaFileUri(result), scratch);
-      const features = await localCopy(staging, featuresFileUri(result), scratch);
       const errors = await localCopy(staging, resultUri(result, 'errors.parquet'), scratch);
 
       const step = Math.max(1, Math.ceil(model.rows / MAX_POINTS));
@@ -33,9 +32,10 @@ export async function writeReport(input: ReportInput, config: WorkerConfig): Pro
           points.push({ pc1: batch.vectors[i * batch.dim], pc2: batch.dim > 1 ? batch.vectors[i * batch.dim + 1] : 0, label: batch.labels[i] });
         }
       }
-      const counts = await queryParquet('SELECT label, count(*) AS n FROM read_parquet($1) GROUP BY 1 ORDER BY 1', [features]);
-      const [errorCount] = await queryParquet('SELECT count(*) AS n FROM read_parquet($1)', [errors]);
-      const listed = await queryParquet(`SELECT path, error FROM read_parquet($1) ORDER BY path LIMIT ${MAX_ERRORS_LISTED}`, [errors]);
+      // The PCA dataset has a row for every feature vector, so the counts need no read of the 1280-float vectors.
+      const counts = await queryParquet('SELECT label, count(*) AS n FROM read_parquet($1) GROUP BY 1 ORDER BY 1', [literalFiles([pca])]);
+      const [errorCount] = await queryParquet('SELECT count(*) AS n FROM read_parquet($1)', [literalFiles([errors])]);
+      const listed = await queryParquet(`SELECT path, error FROM read_parquet($1) ORDER BY path LIMIT ${MAX_ERRORS_LISTED}`, [literalFiles([errors])]);
       const data: ReportData = {
         title: `Orchard run ${input.runId}: ${input.source}`,
         points,

@@ -9,7 +9,13 @@ const part = (n: number) => `part-${String(n).padStart(6, '0')}`;
 /** Images an incremental run carries over unchanged: JSON lines of {path, version}. */
 export const carriedUri = (staging: string) => joinUri(staging, 'carried.jsonl');
 export const manifestPartUri = (staging: string, n: number) => joinUri(staging, 'manifest', `${part(n)}.json`);
-export const featuresPartUri = (staging: string, n: number) => joinUri(staging, 'parts', 'features', `${part(n)}.parquet`);
+/**
+ * Each partition's vectors go straight into the staged features dataset, one Parquet file per partition: the dataset
+ * is those files (like a Spark output folder), so no step rewrites every vector into one file.
+ */
+export const featuresPartUri = (staging: string, n: number) => joinUri(featuresDatasetUri(stagedResult(staging)), `${part(n)}.parquet`);
+/** The vectors an incremental run carries over from the last result, one more file of the features dataset. */
+export const carriedFeaturesUri = (staging: string) => joinUri(featuresDatasetUri(stagedResult(staging)), 'carried.parquet');
 /** Where the errors parts live: only partitions with failed images have one. */
 export const errorsPartsUri = (staging: string) => joinUri(staging, 'parts', 'errors');
 export const errorsPartUri = (staging: string, n: number) => joinUri(errorsPartsUri(staging), `${part(n)}.parquet`);
@@ -18,7 +24,8 @@ export const errorsPartUri = (staging: string, n: number) => joinUri(errorsParts
 export const resultEntries = ['features', 'pca', 'pca_model.json', 'errors.parquet', 'versions.parquet', 'report.html', 'report.png'] as const;
 export const resultUri = (base: string, entry: (typeof resultEntries)[number]) => joinUri(base, entry);
 export const stagedResult = (staging: string) => joinUri(staging, 'result');
-export const featuresFileUri = (base: string) => joinUri(base, 'features', 'features-000000.parquet');
+/** The features dataset: every `*.parquet` file in this folder. */
+export const featuresDatasetUri = (base: string) => joinUri(base, 'features');
 export const pcaFileUri = (base: string) => joinUri(base, 'pca', 'pca-000000.parquet');
 export const successUri = (output: string) => joinUri(output, '_SUCCESS');
 /** Names the run id of a commit in progress, so a retried commit can tell its own half-moved entries from leftovers. */

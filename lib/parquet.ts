@@ -115,12 +115,16 @@ async function writeViaTempTable(
   );
 }
 
-// read_parquet expands *, ? and [ even in a literal file name, silently reading other files.
+/** File names as read_parquet patterns that match only themselves: it expands *, ? and [ even in a literal name. */
+export function literalFiles(files: readonly string[]): string[] {
+  return files.map((file) => file.replace(/[*?[]/g, '[$&]'));
+}
+
 function literalFileList(files: readonly string[], caller: string): DuckDBValue {
   if (files.length === 0) {
     throw new Error(`${caller}: the list of Parquet files is empty`);
   }
-  return listValue(files.map((file) => file.replace(/[*?[]/g, '[$&]')));
+  return listValue(literalFiles(files));
 }
 
 function assertPositiveInteger(value: number, name: string): void {
@@ -188,29 +192,18 @@ async function writeStringPairs(file: string, column: string, rows: [string, str
 }
 
 /**
- * Atomically writes the features dataset: every row of the new parts plus the rows of `previous` whose path is in
- * `carried` (unchanged images of an incremental run), ordered by path; returns the row count.
+ * Atomically writes the rows of the `previous` features files whose path is in `paths` (the unchanged images an
+ * incremental run carries over), ordered by path; returns the row count.
  */
-export async function mergeFeatures(parts: readonly string[], output: string, carried?: { previous: string; paths: readonly string[] }): Promise<number> {
-  const sources: string[] = [];
-  const params: DuckDBValue[] = [];
-  if (parts.length > 0) {
-    params.push(literalFileList(parts, 'mergeFeatures'));
-    sources.push(`SELECT path, label, features FROM read_parquet($${params.length})`);
-  }
-  if (carried && carried.paths.length > 0) {
-    params.push(literalFileList([carried.previous], 'mergeFeatures'), listValue([...carried.paths]));
-    // A semi-join on the unnested list: list_contains per row would be quadratic in the number of images.
-    sources.push(`SELECT path, label, features FROM read_parquet($${params.length - 1}) WHERE path IN (SELECT unnest($${params.length}))`);
-  }
-  if (sources.length === 0) throw new Error('mergeFeatures: no new parts and nothing carried over');
+export async function writeCarriedFeatures(previous: readonly string[], paths: readonly string[], output: string): Promise<number> {
+  const params: DuckDBValue[] = [literalFileList(previous, 'writeCarriedFeatures'), listValue([...paths])];
   return writeAtomically(output, (tmpFile) =>
     withConnection(async (connection) => {
-      params.push(tmpFile);
+      // A semi-join on the unnested list: list_contains per row would be quadratic in the number of images.
       const result = await connection.run(
-        `COPY (${sources.join(' UNION ALL ')} ORDER BY path) TO $${params.length} ${parquetCopyOptions()}`,
-        params,
-        [...params.slice(0, -1).map(() => LIST(VARCHAR)), VARCHAR],
+        `COPY (SELECT path, label, features FROM read_parquet($1) WHERE path IN (SELECT unnest($2)) ORDER BY path) TO $3 ${parquetCopyOptions()}`,
+        [...params, tmpFile],
+        [LIST(VARCHAR), LIST(VARCHAR), VARCHAR],
       );
       return result.rowsChanged;
     }),

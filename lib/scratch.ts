@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { startBounded } from './concurrency.js';
 import type { Storage } from './storage.js';
 
 /** Run `body` with a fresh local scratch directory that is removed afterwards, also when `body` fails. */
@@ -21,6 +22,20 @@ export async function localCopy(storage: Storage, uri: string, scratch: string):
   const file = path.join(scratch, `${randomUUID()}${path.extname(uri)}`);
   await storage.download(uri, file);
   return file;
+}
+
+// Downloads of a dataset's files in flight at once: S3 latency, not bandwidth, bounds small files.
+const DOWNLOADS_IN_FLIGHT = 8;
+
+/**
+ * Local paths of every `*.parquet` file of a dataset folder, in name order: the files themselves on local storage,
+ * else downloads into `scratch`. Other names (a writer's temporary file) are not part of the dataset.
+ */
+export async function localDatasetFiles(storage: Storage, folder: string, scratch: string): Promise<string[]> {
+  if (!(await storage.exists(folder))) return [];
+  const uris: string[] = [];
+  for await (const object of storage.list(folder)) if (object.uri.endsWith('.parquet')) uris.push(object.uri);
+  return Promise.all(startBounded(uris, DOWNLOADS_IN_FLIGHT, (uri) => localCopy(storage, uri, scratch)));
 }
 
 /** Where to write a file that must end up at `uri`: in place on local storage, else in `scratch` for an upload. */

@@ -9,7 +9,7 @@ import { featurizePartition } from '../../activities/featurizePartition.js';
 import { listImages } from '../../activities/listImages.js';
 import { loadWorkerConfig, type WorkerConfig } from '../../lib/config.js';
 import type { FeaturizePartitionResult, ListImagesResult, RunContext } from '../../lib/contract.js';
-import { errorsPartUri, featuresFileUri, featuresPartUri, stagedResult } from '../../lib/layout.js';
+import { errorsPartUri, featuresDatasetUri, featuresPartUri, stagedResult } from '../../lib/layout.js';
 import { queryParquet } from '../../lib/parquet.js';
 import { tempDir } from '../support/environment.js';
 import { copySample, writeBrokenImages } from '../support/images.js';
@@ -46,9 +46,13 @@ test('a retried partition overwrites its own part: the aggregate holds every ima
   assert.deepEqual({ ...retried, timings: {} }, { ...results[1], timings: {} });
   assert.ok((await fs.readFile(featuresPartUri(context.staging, 1))).equals(firstPart), 'the retry wrote the same bytes');
 
+  // An attempt killed while writing leaves its temporary file in the dataset's folder.
+  const dataset = featuresDatasetUri(stagedResult(context.staging));
+  await fs.writeFile(`${featuresPartUri(context.staging, 2)}.tmp-killed`, 'half a parquet file');
   const aggregate = await activity.run(aggregateFeatures, { ...context, partitions: listing.partitions }, config);
   assert.deepEqual(aggregate, { rows: 10, failed: 3, labels: 2 });
-  const [counts] = await queryParquet('SELECT count(*) AS n, count(DISTINCT path) AS paths FROM read_parquet($1)', [featuresFileUri(stagedResult(context.staging))]);
+  assert.deepEqual((await fs.readdir(dataset)).sort(), ['part-000000.parquet', 'part-000001.parquet', 'part-000002.parquet']);
+  const [counts] = await queryParquet('SELECT count(*) AS n, count(DISTINCT path) AS paths FROM read_parquet($1)', [path.join(dataset, '*.parquet')]);
   assert.deepEqual(counts, { n: 10, paths: 10 });
   const leftovers = (await fs.readdir(context.staging, { recursive: true })).filter((f) => String(f).includes('.tmp-'));
   assert.deepEqual(leftovers, []);
@@ -101,5 +105,18 @@ test('a staged errors part that went missing fails the aggregate instead of drop
   await fs.rm(errorsPartUri(run.staging, 0));
   await assert.rejects(activity.run(aggregateFeatures, { ...run, partitions: 1 }, config), {
     message: /7 images were listed and 0 carried over, but the parts hold 4 vectors and 0 errors/,
+  });
+});
+
+test('a features part that went missing fails the aggregate and names the dataset', async () => {
+  const source = path.join(work, 'gone');
+  await copySample(source, ['eggplant_violet_1'], 6);
+  const run: RunContext = { source, output: path.join(work, 'gone-out'), staging: path.join(work, 'gone-out', '_staging', 'r') };
+  const listing: ListImagesResult = await activity.run(listImages, { ...run, glob: '*.jpg', partitionSize: 3, k: 2, incremental: false }, config);
+  assert.equal(listing.partitions, 2);
+  for (let partition = 0; partition < listing.partitions; partition++) await activity.run(featurizePartition, { ...run, partition }, config);
+  await fs.rm(featuresPartUri(run.staging, 1));
+  await assert.rejects(activity.run(aggregateFeatures, { ...run, partitions: 2 }, config), {
+    message: new RegExp(`1 of the 2 files of the features dataset under ${featuresDatasetUri(stagedResult(run.staging)).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} are missing`),
   });
 });

@@ -80,6 +80,23 @@ test('broken images with an S3 output: errors.parquet lists them (found by listi
   assert.deepEqual(errors.map((row) => row.path), [...broken].sort());
 });
 
+test('an incremental run into an S3 output carries the earlier vectors over from S3 and archives the earlier result whole', async () => {
+  const source = path.join(work, 'growing');
+  await copySample(source, ['apple_golden_1', 'pear_3'], 10);
+  const output = 's3://fruits/growing';
+  const first = (await (await start({ source, output, k: 3 })).result()) as RunSummary;
+  await copySample(source, ['cabbage_white_1'], 6);
+  const second = (await (await start({ source, output, k: 3, incremental: true })).result()) as RunSummary;
+  assert.deepEqual([second.reused, second.featurized, second.failed], [20, 26, 0]);
+  const local = await fetchResult(output, path.join(work, `fetched-${runs}`));
+  await verifyResult(local, second, { paths: await imagesBelow(source), k: 3 });
+  assert.ok((await fs.readdir(path.join(local, 'features'))).includes('carried.parquet'), 'the carried vectors are one file of the dataset');
+  const archived = path.join(local, 'runs', first.runId);
+  assert.deepEqual(JSON.parse(await fs.readFile(path.join(archived, '_SUCCESS'), 'utf8')), first);
+  const [rows] = await queryParquet('SELECT count(*) AS n, count(DISTINCT path) AS paths FROM read_parquet($1)', [path.join(archived, 'features', '*.parquet')]);
+  assert.deepEqual(rows, { n: 20, paths: 20 });
+});
+
 test('s3 -> local', async () => {
   await runAndVerify({ source: 's3://fruits/subset', output: path.join(work, 'to-local'), k: 5 }, subsetUris);
 });
