@@ -55,10 +55,10 @@ export async function commitResults(input: CommitInput): Promise<void> {
     const storage = storageFor(input.output, input);
     const runId = input.summary.runId;
     const committed = await readSummary(storage, successUri(input.output));
+    const markerUri = committingUri(input.output);
+    let marker = (await storage.exists(markerUri)) ? await readJson<CommitMarker>(storage, markerUri) : undefined;
     // A retry after the commit finished finds its own result in place.
     if (committed?.runId !== runId) {
-      const markerUri = committingUri(input.output);
-      let marker = (await storage.exists(markerUri)) ? await readJson<CommitMarker>(storage, markerUri) : undefined;
       if (marker?.runId !== runId) {
         if (marker?.previous && !marker.archived) {
           // Another run's commit stopped while archiving: its archive is finished, so no earlier result is lost.
@@ -81,8 +81,9 @@ export async function commitResults(input: CommitInput): Promise<void> {
         if (await storage.exists(from)) await storage.move(from, resultUri(input.output, entry));
       }
       await storage.write(successUri(input.output), JSON.stringify(input.summary, null, 2) + '\n');
-      await storage.removeAll(markerUri);
     }
+    // Also when a retry finds the commit finished, but stopped before the marker was removed.
+    if (marker?.runId === runId) await storage.removeAll(markerUri);
     await prunePreviousRuns(storage, input.output);
     await discardStaging(input);
   });

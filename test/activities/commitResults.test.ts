@@ -59,6 +59,8 @@ test('a commit archives the previous result whole, and a retry after it finished
   await commitResults({ ...second, summary: summaryOf('second', 2) });
   const expected = { ...committed('second', 2, 2), ...committed('first', 4, 1, path.join('runs', 'first')) };
   assert.deepEqual(await tree(output), expected);
+  // A commit that stopped after writing _SUCCESS, before removing its marker: the retry removes it.
+  await write(committingUri(output), JSON.stringify({ runId: 'second', previous: summaryOf('first', 1), archived: true }));
   await commitResults({ ...second, summary: summaryOf('second', 2) });
   assert.deepEqual(await tree(output), expected);
 });
