@@ -1,5 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import type { CommitInput, RunContext, RunSummary } from '../lib/contract.js';
 import { failingClearly } from '../lib/failures.js';
 import { committingUri, resultEntries, resultUri, runsUri, stagedResult, successUri } from '../lib/layout.js';
@@ -13,21 +15,25 @@ async function readSummary(storage: Storage, uri: string): Promise<RunSummary | 
   return readJson<RunSummary>(storage, uri);
 }
 
-/** What `_COMMITTING` records: the run being committed and the result it replaces, until that is archived. */
+/** What `_COMMITTING` records: the committing run and attempt, and the result it replaces until that is archived. */
 interface CommitMarker {
   runId: string;
+  attempt: number;
   previous?: RunSummary;
   archived: boolean;
 }
 
 /** Move a committed result into `runs/<its run id>/`: `_SUCCESS` leaves the top level first and arrives last. */
-async function archive(storage: Storage, output: string, previous: RunSummary): Promise<void> {
+async function archive(storage: Storage, output: string, previous: RunSummary, owned: () => Promise<AbortSignal>): Promise<void> {
+  await owned();
   await storage.removeAll(successUri(output));
   const target = joinUri(runsUri(output), previous.runId);
   for (const entry of resultEntries) {
     const from = resultUri(output, entry);
-    if (await storage.exists(from)) await storage.move(from, resultUri(target, entry));
+    const signal = await owned();
+    if (await storage.exists(from)) await storage.move(from, resultUri(target, entry), signal);
   }
+  await owned();
   await storage.write(successUri(target), JSON.stringify(previous, null, 2) + '\n');
 }
 
@@ -52,34 +58,60 @@ async function prunePreviousRuns(storage: Storage, output: string): Promise<void
  */
 export async function commitResults(input: CommitInput): Promise<void> {
   return failingClearly('commitResults', async () => {
+    const context = Context.current();
     const storage = storageFor(input.output, input);
     const runId = input.summary.runId;
+    const attempt = context.info.attempt;
     const committed = await readSummary(storage, successUri(input.output));
     const markerUri = committingUri(input.output);
-    let marker = (await storage.exists(markerUri)) ? await readJson<CommitMarker>(storage, markerUri) : undefined;
+    const readMarker = async () => ((await storage.exists(markerUri)) ? readJson<CommitMarker>(storage, markerUri) : undefined);
+    let marker = await readMarker();
+    // Temporal starts a new attempt when it believes the last one dead (a heartbeat timeout), and that one may still
+    // be running. The newest attempt owns the marker; an older one stops before its next step instead of moving
+    // files the newer one has already placed.
+    const takenOver = (current: CommitMarker | undefined) =>
+      ApplicationFailure.nonRetryable(
+        `commitResults: the commit of run ${runId} (attempt ${attempt}) was taken over by run ${current?.runId ?? '(none)'} ` +
+          `(attempt ${current?.attempt ?? '-'}), so this attempt stops; if no other run writes to ${input.output}, start the run again`,
+        'CommitTakenOver',
+      );
+    const owned = async (): Promise<AbortSignal> => {
+      context.heartbeat();
+      const current = await readMarker();
+      if (current?.runId !== runId || current.attempt !== attempt) throw takenOver(current);
+      return context.cancellationSignal;
+    };
     // A retry after the commit finished finds its own result in place.
     if (committed?.runId !== runId) {
       if (marker?.runId !== runId) {
-        if (marker?.previous && !marker.archived) {
-          // Another run's commit stopped while archiving: its archive is finished, so no earlier result is lost.
-          await archive(storage, input.output, marker.previous);
-        } else if (!committed) {
+        let previous = committed;
+        if (!previous && marker?.previous && !marker.archived) {
+          // Another run's commit stopped while archiving the result before it: that archive is finished here.
+          previous = marker.previous;
+        } else if (!previous) {
           // No complete result is at the top level: whatever result entries are there come from a commit that stopped.
           for (const entry of resultEntries) await storage.removeAll(resultUri(input.output, entry));
         }
-        marker = { runId, ...(committed ? { previous: committed } : {}), archived: !committed };
+        marker = { runId, attempt, ...(previous ? { previous } : {}), archived: !previous };
+        await storage.write(markerUri, JSON.stringify(marker));
+      } else if (marker.attempt !== attempt) {
+        if (marker.attempt > attempt) throw takenOver(marker);
+        marker = { ...marker, attempt };
         await storage.write(markerUri, JSON.stringify(marker));
       }
       if (marker.previous && !marker.archived) {
-        await archive(storage, input.output, marker.previous);
+        await archive(storage, input.output, marker.previous, owned);
         marker = { ...marker, archived: true };
+        await owned();
         await storage.write(markerUri, JSON.stringify(marker));
       }
       const staged = stagedResult(input.staging);
       for (const entry of resultEntries) {
         const from = resultUri(staged, entry);
-        if (await storage.exists(from)) await storage.move(from, resultUri(input.output, entry));
+        const signal = await owned();
+        if (await storage.exists(from)) await storage.move(from, resultUri(input.output, entry), signal);
       }
+      await owned();
       await storage.write(successUri(input.output), JSON.stringify(input.summary, null, 2) + '\n');
     }
     // Also when a retry finds the commit finished, but stopped before the marker was removed.

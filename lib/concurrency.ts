@@ -30,6 +30,28 @@ export function startBounded<T, R>(items: readonly T[], limit: number, task: (it
   return promises;
 }
 
+/**
+ * Run `task` for every item, at most `limit` at a time; resolves with the results in the items' order. After the first
+ * failure no new task starts, and the promise rejects with that failure only once the running ones have settled, so
+ * a caller that retries never races a straggler of the failed attempt.
+ */
+export async function runBounded<T, R>(items: readonly T[], limit: number, task: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  let failure: { error: unknown } | undefined;
+  const results = await Promise.all(
+    startBounded(items, limit, async (item, index): Promise<R | undefined> => {
+      if (failure) return undefined;
+      try {
+        return await task(item, index);
+      } catch (error) {
+        failure ??= { error };
+        return undefined;
+      }
+    }),
+  );
+  if (failure) throw failure.error;
+  return results as R[];
+}
+
 /** Resolve with `undefined` after `ms` milliseconds. */
 export function delay(ms: number): Promise<undefined> {
   return new Promise((resolve) => setTimeout(() => resolve(undefined), ms));

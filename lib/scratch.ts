@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { startBounded } from './concurrency.js';
+import { runBounded } from './concurrency.js';
 import type { Storage } from './storage.js';
 
 /** Run `body` with a fresh local scratch directory that is removed afterwards, also when `body` fails. */
@@ -35,7 +35,7 @@ export async function localDatasetFiles(storage: Storage, folder: string, scratc
   if (!(await storage.exists(folder))) return [];
   const uris: string[] = [];
   for await (const object of storage.list(folder)) if (object.uri.endsWith('.parquet')) uris.push(object.uri);
-  return Promise.all(startBounded(uris, DOWNLOADS_IN_FLIGHT, (uri) => localCopy(storage, uri, scratch)));
+  return runBounded(uris, DOWNLOADS_IN_FLIGHT, (uri) => localCopy(storage, uri, scratch));
 }
 
 /** Where to write a file that must end up at `uri`: in place on local storage, else in `scratch` for an upload. */

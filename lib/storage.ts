@@ -15,7 +15,7 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { startBounded } from './concurrency.js';
+import { runBounded } from './concurrency.js';
 import { InputError } from './config.js';
 
 /** An object or file that is not there (any more); a featurize activity reports it per image. */
@@ -47,9 +47,10 @@ export interface Storage {
   removeAll(prefix: string): Promise<void>;
   /**
    * Move an object or everything below a prefix to the same names under `to`, replacing objects of the same name
-   * and keeping the others. Safe to repeat after a partial move: what has left `from` is already under `to`.
+   * and keeping the others. Safe to repeat after a partial move: what has left `from` is already under `to`. Once
+   * `signal` is aborted, no further object starts moving.
    */
-  move(from: string, to: string): Promise<void>;
+  move(from: string, to: string, signal?: AbortSignal): Promise<void>;
   /** The local path of a URI when the storage is the local disk, so DuckDB can read it in place. */
   localPath(uri: string): string | undefined;
 }
@@ -75,12 +76,22 @@ export function storageFor(uri: string, options: StorageOptions = {}): Storage {
   return isS3Uri(uri) ? new S3Storage(s3ClientFor(options.s3Endpoint)) : localStorage;
 }
 
-/** Fill a temporary file beside `file`, then rename it over `file`: readers see the old or the new content, never half. */
+/**
+ * Fill a temporary file beside `file`, sync it, then rename it over `file`: readers see the old or the new content,
+ * never half, also after a machine crash (without the sync a crash can leave an empty file under the new name, and an
+ * empty `_COMMITTING` or manifest would stop every later run; 0.25 ms per file here).
+ */
 async function replaceAtomically(file: string, fill: (tmp: string) => Promise<void>): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${randomUUID()}`;
   try {
     await fill(tmp);
+    const handle = await fs.open(tmp, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await fs.rename(tmp, file);
   } catch (err) {
     await fs.rm(tmp, { force: true });
@@ -161,7 +172,7 @@ class LocalStorage implements Storage {
     await fs.rm(prefix, { recursive: true, force: true });
   }
 
-  async move(from: string, to: string): Promise<void> {
+  async move(from: string, to: string, signal?: AbortSignal): Promise<void> {
     await fs.mkdir(path.dirname(to), { recursive: true });
     try {
       // One rename moves a whole folder at once, whenever `to` does not hold a non-empty folder of the same name.
@@ -176,7 +187,10 @@ class LocalStorage implements Storage {
       }
       if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
     }
-    for (const entry of await fs.readdir(from)) await this.move(path.join(from, entry), path.join(to, entry));
+    for (const entry of await fs.readdir(from)) {
+      signal?.throwIfAborted();
+      await this.move(path.join(from, entry), path.join(to, entry), signal);
+    }
     await fs.rmdir(from);
   }
 
@@ -342,13 +356,14 @@ class S3Storage implements Storage {
     }
   }
 
-  async move(from: string, to: string): Promise<void> {
+  async move(from: string, to: string, signal?: AbortSignal): Promise<void> {
     const sources = await this.keysBelow(from);
     const fromKey = parseS3Uri(from).key;
     const target = parseS3Uri(to);
     // Each object is copied before any is deleted, and only the objects still under `from` are moved: a retry after
     // a partial move (some copied, some deleted) moves the rest and leaves the complete set under `to`.
-    const copies = startBounded(sources, COPIES_IN_FLIGHT, async (source) => {
+    await runBounded(sources, COPIES_IN_FLIGHT, async (source) => {
+      signal?.throwIfAborted();
       const { bucket, key } = parseS3Uri(source);
       const destination = target.key + key.slice(fromKey.length);
       await this.call(source, () =>
@@ -357,7 +372,6 @@ class S3Storage implements Storage {
         ),
       );
     });
-    await Promise.all(copies);
     await this.removeKeys(from, sources);
   }
 

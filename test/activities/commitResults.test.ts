@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { commitResults } from '../../activities/commitResults.js';
-import type { RunContext, RunSummary } from '../../lib/contract.js';
+import type { CommitInput, RunContext, RunSummary } from '../../lib/contract.js';
 import { committingUri, resultUri, runsUri, stagedResult, successUri } from '../../lib/layout.js';
 import { tempDir } from '../support/environment.js';
 
@@ -17,6 +18,9 @@ before(async () => {
 after(async () => {
   await fs.rm(work, { recursive: true, force: true });
 });
+
+/** Run the commit as Temporal would: an activity, attempt `attempt`. */
+const commit = (input: CommitInput, attempt = 1) => new MockActivityEnvironment({ attempt }).run(commitResults, input);
 
 const summaryOf = (runId: string, minute: number) => ({ runId, finishedAt: `2026-11-26T05:${String(minute).padStart(2, '0')}:00.000Z` }) as RunSummary;
 
@@ -54,20 +58,20 @@ function committed(runId: string, parts: number, minute: number, prefix = ''): R
 
 test('a commit archives the previous result whole, and a retry after it finished changes nothing', async () => {
   const output = path.join(work, 'plain');
-  await commitResults({ ...(await stage(output, 'first', 4)), summary: summaryOf('first', 1) });
+  await commit({ ...(await stage(output, 'first', 4)), summary: summaryOf('first', 1) });
   const second = await stage(output, 'second', 2);
-  await commitResults({ ...second, summary: summaryOf('second', 2) });
+  await commit({ ...second, summary: summaryOf('second', 2) });
   const expected = { ...committed('second', 2, 2), ...committed('first', 4, 1, path.join('runs', 'first')) };
   assert.deepEqual(await tree(output), expected);
   // A commit that stopped after writing _SUCCESS, before removing its marker: the retry removes it.
-  await write(committingUri(output), JSON.stringify({ runId: 'second', previous: summaryOf('first', 1), archived: true }));
-  await commitResults({ ...second, summary: summaryOf('second', 2) });
+  await write(committingUri(output), JSON.stringify({ runId: 'second', attempt: 1, previous: summaryOf('first', 1), archived: true }));
+  await commit({ ...second, summary: summaryOf('second', 2) });
   assert.deepEqual(await tree(output), expected);
 });
 
 test('a retry after a partial move finishes it without losing the files already moved', async () => {
   const output = path.join(work, 'partial');
-  await commitResults({ ...(await stage(output, 'first', 1)), summary: summaryOf('first', 1) });
+  await commit({ ...(await stage(output, 'first', 1)), summary: summaryOf('first', 1) });
   const second = await stage(output, 'second', 3);
   // The state a commit leaves when it stops while moving the features: archived, two of three parts moved.
   await fs.rm(successUri(output));
@@ -75,13 +79,13 @@ test('a retry after a partial move finishes it without losing the files already 
   await fs.rename(resultUri(output, 'features'), resultUri(path.join(runsUri(output), 'first'), 'features'));
   await fs.rename(resultUri(output, 'pca_model.json'), resultUri(path.join(runsUri(output), 'first'), 'pca_model.json'));
   await write(successUri(path.join(runsUri(output), 'first')), JSON.stringify(summaryOf('first', 1), null, 2) + '\n');
-  await write(committingUri(output), JSON.stringify({ runId: 'second', previous: summaryOf('first', 1), archived: true }));
+  await write(committingUri(output), JSON.stringify({ runId: 'second', attempt: 1, previous: summaryOf('first', 1), archived: true }));
   for (const n of [0, 1]) {
     await write(path.join(resultUri(output, 'features'), `part-${n}.parquet`), 'second');
     await fs.rm(path.join(resultUri(stagedResult(second.staging), 'features'), `part-${n}.parquet`));
   }
 
-  await commitResults({ ...second, summary: summaryOf('second', 2) });
+  await commit({ ...second, summary: summaryOf('second', 2) });
   assert.deepEqual(await tree(output), { ...committed('second', 3, 2), ...committed('first', 1, 1, path.join('runs', 'first')) });
 });
 
@@ -89,20 +93,97 @@ test('files left by a commit that stopped and was given up are not mixed into th
   const output = path.join(work, 'leftovers');
   const next = await stage(output, 'next', 2);
   await write(path.join(resultUri(output, 'features'), 'part-7.parquet'), 'abandoned');
-  await write(committingUri(output), JSON.stringify({ runId: 'abandoned', archived: true }));
-  await commitResults({ ...next, summary: summaryOf('next', 3) });
+  await write(committingUri(output), JSON.stringify({ runId: 'abandoned', attempt: 3, archived: true }));
+  await commit({ ...next, summary: summaryOf('next', 3) });
   assert.deepEqual(await tree(output), committed('next', 2, 3));
 });
 
 test("another run's commit that stopped while archiving is finished first, so the earlier result stays whole", async () => {
   const output = path.join(work, 'archiving');
-  await commitResults({ ...(await stage(output, 'first', 3)), summary: summaryOf('first', 1) });
+  await commit({ ...(await stage(output, 'first', 3)), summary: summaryOf('first', 1) });
   // The other run removed the top-level _SUCCESS and moved the features into runs/first, then stopped.
-  await write(committingUri(output), JSON.stringify({ runId: 'abandoned', previous: summaryOf('first', 1), archived: false }));
+  await write(committingUri(output), JSON.stringify({ runId: 'abandoned', attempt: 1, previous: summaryOf('first', 1), archived: false }));
   await fs.rm(successUri(output));
   await fs.mkdir(path.join(runsUri(output), 'first'), { recursive: true });
   await fs.rename(resultUri(output, 'features'), resultUri(path.join(runsUri(output), 'first'), 'features'));
 
-  await commitResults({ ...(await stage(output, 'next', 1)), summary: summaryOf('next', 4) });
+  await commit({ ...(await stage(output, 'next', 1)), summary: summaryOf('next', 4) });
   assert.deepEqual(await tree(output), { ...committed('next', 1, 4), ...committed('first', 3, 1, path.join('runs', 'first')) });
+});
+
+test('an older attempt that a newer one has taken over stops before moving anything', async () => {
+  const output = path.join(work, 'taken-over');
+  await commit({ ...(await stage(output, 'first', 1)), summary: summaryOf('first', 1) });
+  const second = await stage(output, 'second', 2);
+  // Temporal timed attempt 1 out and started attempt 2, which wrote the marker; attempt 1 wakes up.
+  await write(committingUri(output), JSON.stringify({ runId: 'second', attempt: 2, previous: summaryOf('first', 1), archived: false }));
+  const before = await tree(output);
+  await assert.rejects(commit({ ...second, summary: summaryOf('second', 2) }, 1), { message: /taken over by run second \(attempt 2\)/ });
+  assert.deepEqual(await tree(output), before);
+  await commit({ ...second, summary: summaryOf('second', 2) }, 2);
+  assert.deepEqual(await tree(output), { ...committed('second', 2, 2), ...committed('first', 1, 1, path.join('runs', 'first')) });
+});
+
+/**
+ * Every rename and removal the commit makes, failed in turn: the commit stops there, and then either a retry of the
+ * same run or (after that run was given up and its staging removed) the next run commits. Each must end with one
+ * whole result at the top level and the earlier result whole under runs/.
+ */
+test('a commit stopped at any rename or removal is finished by its retry, or cleaned up by the next run', async () => {
+  const realRename = fs.rename;
+  const realRm = fs.rm;
+  let calls = 0;
+  let failAt = -1;
+  const failing = <A extends unknown[]>(real: (...args: A) => Promise<void>) => (...args: A): Promise<void> => {
+    if (calls++ === failAt) return Promise.reject(new Error('injected crash'));
+    return real(...args);
+  };
+  const crashAt = async (point: number, body: () => Promise<unknown>): Promise<boolean> => {
+    calls = 0;
+    failAt = point;
+    fs.rename = failing(realRename);
+    fs.rm = failing(realRm);
+    try {
+      await body();
+      return false;
+    } catch {
+      return true;
+    } finally {
+      fs.rename = realRename;
+      fs.rm = realRm;
+    }
+  };
+  for (const next of ['retry', 'other run'] as const) {
+    for (let point = 0; ; point++) {
+      const output = path.join(work, `crash-${next}-${point}`);
+      await commit({ ...(await stage(output, 'first', 3)), summary: summaryOf('first', 1) });
+      const second = await stage(output, 'second', 2);
+      const crashed = await crashAt(point, () => commit({ ...second, summary: summaryOf('second', 2) }, 1));
+      if (!crashed) {
+        assert.ok(point >= 10, `the sweep covered only ${point} calls`);
+        break;
+      }
+      // Readers trust the top level while _SUCCESS is there: it must always describe exactly the files beside it.
+      const stopped = await tree(output);
+      const top = Object.fromEntries(Object.entries(stopped).filter(([file]) => !file.startsWith('runs') && !file.startsWith('_staging') && file !== '_COMMITTING'));
+      if (top._SUCCESS) {
+        const { runId, finishedAt } = JSON.parse(top._SUCCESS) as RunSummary;
+        const whole = runId === 'first' ? committed('first', 3, 1) : committed('second', 2, 2);
+        assert.deepEqual(top, whole, `stopped at call ${point}: _SUCCESS of ${runId} (${finishedAt}) beside other files`);
+      }
+      const archived = committed('first', 3, 1, path.join('runs', 'first'));
+      if (next === 'retry') {
+        await commit({ ...second, summary: summaryOf('second', 2) }, 2);
+        assert.deepEqual(await tree(output), { ...committed('second', 2, 2), ...archived }, `stopped at call ${point}, then retried`);
+      } else {
+        await fs.rm(second.staging, { recursive: true, force: true });
+        await commit({ ...(await stage(output, 'third', 1)), summary: summaryOf('third', 3) });
+        const files = await tree(output);
+        const kept = Object.keys(files).filter((file) => file.startsWith(path.join('runs', 'second')));
+        // The given-up run may have completed its commit before the crash point; then it is the one archived.
+        const expected = kept.length > 0 ? { ...committed('second', 2, 2, path.join('runs', 'second')), ...archived } : archived;
+        assert.deepEqual(files, { ...committed('third', 1, 3), ...expected }, `stopped at call ${point}, then another run committed`);
+      }
+    }
+  }
 });

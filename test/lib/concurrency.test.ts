@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createdOnce, startBounded } from '../../lib/concurrency.js';
+import { createdOnce, delay, runBounded, startBounded } from '../../lib/concurrency.js';
 
 test('runs at most `limit` tasks at once, starts them in order and keeps the order of results', async () => {
   let running = 0;
@@ -28,6 +28,23 @@ test('a failed task frees its slot and its rejection does not go unhandled', asy
   });
   await assert.rejects(promises[0], /boom/);
   assert.deepEqual(await Promise.all(promises.slice(1)), [2, 3]);
+});
+
+test('runBounded: after a failure no task starts, and it rejects only once the running ones have finished', async () => {
+  const started: number[] = [];
+  const finished: number[] = [];
+  const run = runBounded([0, 1, 2, 3, 4, 5], 2, async (n) => {
+    started.push(n);
+    await delay(n === 1 ? 5 : 30);
+    finished.push(n);
+    if (n === 1) throw new Error('copy 1 failed');
+    return n;
+  });
+  await assert.rejects(run, /copy 1 failed/);
+  // Nothing started after the failure, and task 0, still running when task 1 failed, had ended before the rejection.
+  assert.deepEqual(started, [0, 1]);
+  assert.deepEqual(finished, [1, 0]);
+  assert.deepEqual(await runBounded([3, 1, 2], 2, async (n) => n * 2), [6, 2, 4]);
 });
 
 test('createdOnce shares one creation per key and retries after a failed one', async () => {
