@@ -181,6 +181,7 @@ class LocalStorage implements Storage {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EISDIR' || code === 'ENOTDIR') {
+        // A file and a folder of the same name cannot both exist on disk: the one moving in replaces the other.
         await fs.rm(to, { recursive: true, force: true });
         await fs.rename(from, to);
         return;
