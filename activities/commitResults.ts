@@ -15,12 +15,15 @@ async function readSummary(storage: Storage, uri: string): Promise<RunSummary | 
   return readJson<RunSummary>(storage, uri);
 }
 
-/** What `_COMMITTING` records: the committing run and attempt, and the result it replaces until that is archived. */
+/** What `_COMMITTING` records: the committing run and attempt, and the result it replaces until the top level is cleared. */
 interface CommitMarker {
   runId: string;
   attempt: number;
+  /** When Temporal scheduled the attempt: a later one (a retry, or the commit of a reset run) takes over. */
+  scheduledAt: number;
   previous?: RunSummary;
-  archived: boolean;
+  /** Whether the top level is clear for the new result: the previous one archived, or leftovers removed. */
+  cleared: boolean;
 }
 
 /** Move a committed result into `runs/<its run id>/`: `_SUCCESS` leaves the top level first and arrives last. */
@@ -35,6 +38,15 @@ async function archive(storage: Storage, output: string, previous: RunSummary, o
   }
   await owned();
   await storage.write(successUri(target), JSON.stringify(previous, null, 2) + '\n');
+}
+
+/** Clear the top level for a new result: archive the result there, or remove what a commit that stopped left. */
+async function clearTopLevel(storage: Storage, output: string, previous: RunSummary | undefined, owned: () => Promise<AbortSignal>): Promise<void> {
+  if (previous) return archive(storage, output, previous, owned);
+  for (const entry of resultEntries) {
+    await owned();
+    await storage.removeAll(resultUri(output, entry));
+  }
 }
 
 async function prunePreviousRuns(storage: Storage, output: string): Promise<void> {
@@ -61,47 +73,43 @@ export async function commitResults(input: CommitInput): Promise<void> {
     const context = Context.current();
     const storage = storageFor(input.output, input);
     const runId = input.summary.runId;
-    const attempt = context.info.attempt;
-    const committed = await readSummary(storage, successUri(input.output));
+    const { attempt, currentAttemptScheduledTimestampMs: scheduledAt } = context.info;
     const markerUri = committingUri(input.output);
     const readMarker = async () => ((await storage.exists(markerUri)) ? readJson<CommitMarker>(storage, markerUri) : undefined);
-    let marker = await readMarker();
-    // Temporal starts a new attempt when it believes the last one dead (a heartbeat timeout), and that one may still
-    // be running. The newest attempt owns the marker; an older one stops before its next step instead of moving
-    // files the newer one has already placed.
     const takenOver = (current: CommitMarker | undefined) =>
       ApplicationFailure.nonRetryable(
         `commitResults: the commit of run ${runId} (attempt ${attempt}) was taken over by run ${current?.runId ?? '(none)'} ` +
           `(attempt ${current?.attempt ?? '-'}), so this attempt stops; if no other run writes to ${input.output}, start the run again`,
         'CommitTakenOver',
       );
+    // Temporal starts a new attempt when it believes the last one dead (a heartbeat timeout), and that one may still
+    // be running. The attempt scheduled last owns the marker; an older one stops before its next step instead of
+    // moving files the newer one has already placed.
     const owned = async (): Promise<AbortSignal> => {
       context.heartbeat();
       const current = await readMarker();
-      if (current?.runId !== runId || current.attempt !== attempt) throw takenOver(current);
+      if (current?.runId !== runId || current.attempt !== attempt || current.scheduledAt !== scheduledAt) throw takenOver(current);
       return context.cancellationSignal;
     };
+    const committed = await readSummary(storage, successUri(input.output));
+    let marker = await readMarker();
     // A retry after the commit finished finds its own result in place.
     if (committed?.runId !== runId) {
-      if (marker?.runId !== runId) {
-        let previous = committed;
-        if (!previous && marker?.previous && !marker.archived) {
-          // Another run's commit stopped while archiving the result before it: that archive is finished here.
-          previous = marker.previous;
-        } else if (!previous) {
-          // No complete result is at the top level: whatever result entries are there come from a commit that stopped.
-          for (const entry of resultEntries) await storage.removeAll(resultUri(input.output, entry));
-        }
-        marker = { runId, attempt, ...(previous ? { previous } : {}), archived: !previous };
-        await storage.write(markerUri, JSON.stringify(marker));
-      } else if (marker.attempt !== attempt) {
-        if (marker.attempt > attempt) throw takenOver(marker);
-        marker = { ...marker, attempt };
-        await storage.write(markerUri, JSON.stringify(marker));
+      if (marker?.runId === runId) {
+        marker = { ...marker, attempt, scheduledAt };
+      } else {
+        // A complete result at the top level is archived, and so is one that another run's stopped commit was
+        // archiving; anything else there is left over from a commit that stopped, and is removed.
+        const previous = committed ?? (marker?.previous && !marker.cleared ? marker.previous : undefined);
+        marker = { runId, attempt, scheduledAt, ...(previous ? { previous } : {}), cleared: false };
       }
-      if (marker.previous && !marker.archived) {
-        await archive(storage, input.output, marker.previous, owned);
-        marker = { ...marker, archived: true };
+      // What was read above is old news if this attempt stalled since: a later attempt that claimed the commit wins.
+      const latest = await readMarker();
+      if (latest?.runId === runId && latest.scheduledAt > scheduledAt) throw takenOver(latest);
+      await storage.write(markerUri, JSON.stringify(marker));
+      if (!marker.cleared) {
+        await clearTopLevel(storage, input.output, marker.previous, owned);
+        marker = { ...marker, cleared: true };
         await owned();
         await storage.write(markerUri, JSON.stringify(marker));
       }

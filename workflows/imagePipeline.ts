@@ -177,8 +177,10 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
       startedAt: state.startedAt,
       finishedAt: new Date().toISOString(),
     };
-    // Once the commit has started it finishes: a cancel arriving now must not leave the output half replaced.
-    await CancellationScope.nonCancellable(() => control.commitResults({ ...context, summary }));
+    const commit = () => control.commitResults({ ...context, summary });
+    // Once the commit has started it finishes: a cancel arriving now must not leave the output half replaced. Runs
+    // recorded before this replay with a cancellable commit.
+    await (patched('commit-not-cancellable') ? CancellationScope.nonCancellable(commit) : commit());
     // The counts show in the Web UI and `temporal workflow describe` (runs recorded before this replay without it).
     if (patched('run-memo')) {
       upsertMemo({ images: summary.images, featurized: summary.featurized, reused: summary.reused, failed: summary.failed, labels: summary.labels });
