@@ -16,7 +16,7 @@ import {
   type ManifestEntry,
 } from '../lib/layout.js';
 import { literalFiles, mergeParquet, queryParquet, writeCarriedFeatures, writeErrorParquet, writeVersionParquet } from '../lib/parquet.js';
-import { localCopy, localDatasetFiles, localTarget, publish, withScratchDir } from '../lib/scratch.js';
+import { localCopies, localDatasetFiles, localTarget, publish, withScratchDir } from '../lib/scratch.js';
 import { readJson, storageFor } from '../lib/storage.js';
 
 export interface AggregateInput extends RunContext {
@@ -60,21 +60,21 @@ export async function aggregateFeatures(input: AggregateInput, config: WorkerCon
       const dataset = featuresDatasetUri(result);
       const expected = new Set(partitions.map((n) => featuresPartUri(input.staging, n)));
       if (carried.length > 0) expected.add(carriedFile);
-      let present = 0;
+      const present: string[] = [];
       if (await staging.exists(dataset)) {
         for await (const object of staging.list(dataset)) {
-          if (expected.has(object.uri)) present++;
+          if (expected.has(object.uri)) present.push(object.uri);
           else await staging.removeAll(object.uri);
         }
       }
-      if (present !== expected.size) {
+      if (present.length !== expected.size) {
         throw ApplicationFailure.nonRetryable(
-          `aggregateFeatures: ${expected.size - present} of the ${expected.size} files of the features dataset under ${dataset} are missing; ` +
+          `aggregateFeatures: ${expected.size - present.length} of the ${expected.size} files of the features dataset under ${dataset} are missing; ` +
             `the result would be incomplete: start the run again`,
           'ResultIncomplete',
         );
       }
-      const featureFiles = await localDatasetFiles(staging, dataset, scratch);
+      const featureFiles = await localCopies(staging, present, scratch);
       const [stats] = await queryParquet(
         'SELECT count(*) AS n, count(DISTINCT path) AS paths, count(DISTINCT label) AS labels FROM read_parquet($1)',
         [literalFiles(featureFiles)],
@@ -91,7 +91,7 @@ export async function aggregateFeatures(input: AggregateInput, config: WorkerCon
       if (await staging.exists(errorsPartsUri(input.staging))) {
         for await (const object of staging.list(errorsPartsUri(input.staging))) if (errorUris.has(object.uri)) listedErrors.push(object.uri);
       }
-      const errorParts = await Promise.all(listedErrors.map((uri) => localCopy(staging, uri, scratch)));
+      const errorParts = await localCopies(staging, listedErrors, scratch);
       const errorsUri = resultUri(result, 'errors.parquet');
       const versionsUri = resultUri(result, 'versions.parquet');
       const errorsFile = localTarget(staging, errorsUri, scratch);

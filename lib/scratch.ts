@@ -35,6 +35,11 @@ export async function localDatasetFiles(storage: Storage, folder: string, scratc
   if (!(await storage.exists(folder))) return [];
   const uris: string[] = [];
   for await (const object of storage.list(folder)) if (object.uri.endsWith('.parquet')) uris.push(object.uri);
+  return localCopies(storage, uris, scratch);
+}
+
+/** `localCopy` of each object, in order, with a bounded number of downloads in flight. */
+export function localCopies(storage: Storage, uris: readonly string[], scratch: string): Promise<string[]> {
   return runBounded(uris, DOWNLOADS_IN_FLIGHT, (uri) => localCopy(storage, uri, scratch));
 }
 
