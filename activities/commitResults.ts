@@ -10,9 +10,10 @@ import { joinUri, readJson, type Storage, storageFor } from '../lib/storage.js';
 /** Earlier results kept under `<output>/runs/<run id>/`, newest first; older ones are removed. */
 export const KEEP_PREVIOUS_RUNS = 3;
 
-async function readSummary(storage: Storage, uri: string): Promise<RunSummary | undefined> {
+/** The JSON object at `uri`, or undefined when there is none. */
+async function readIfThere<T>(storage: Storage, uri: string): Promise<T | undefined> {
   if (!(await storage.exists(uri))) return undefined;
-  return readJson<RunSummary>(storage, uri);
+  return readJson<T>(storage, uri);
 }
 
 /** What `_COMMITTING` records: the committing run and attempt, and the result it replaces until the top level is cleared. */
@@ -26,16 +27,20 @@ interface CommitMarker {
   cleared: boolean;
 }
 
+/** Move every result entry there is from one base to another, each after the ownership check. */
+async function moveEntries(storage: Storage, from: string, to: string, owned: () => Promise<AbortSignal>): Promise<void> {
+  for (const entry of resultEntries) {
+    const signal = await owned();
+    if (await storage.exists(resultUri(from, entry))) await storage.move(resultUri(from, entry), resultUri(to, entry), signal);
+  }
+}
+
 /** Move a committed result into `runs/<its run id>/`: `_SUCCESS` leaves the top level first and arrives last. */
 async function archive(storage: Storage, output: string, previous: RunSummary, owned: () => Promise<AbortSignal>): Promise<void> {
   await owned();
   await storage.removeAll(successUri(output));
   const target = joinUri(runsUri(output), previous.runId);
-  for (const entry of resultEntries) {
-    const from = resultUri(output, entry);
-    const signal = await owned();
-    if (await storage.exists(from)) await storage.move(from, resultUri(target, entry), signal);
-  }
+  await moveEntries(storage, output, target, owned);
   await owned();
   await storage.write(successUri(target), JSON.stringify(previous, null, 2) + '\n');
 }
@@ -56,7 +61,7 @@ async function prunePreviousRuns(storage: Storage, output: string): Promise<void
   const ids = new Set<string>();
   for await (const object of storage.list(runs)) ids.add(object.uri.slice(prefix.length).split('/')[0]);
   const finished = await Promise.all(
-    [...ids].map(async (id) => ({ id, at: (await readSummary(storage, successUri(joinUri(runs, id))))?.finishedAt ?? '' })),
+    [...ids].map(async (id) => ({ id, at: (await readIfThere<RunSummary>(storage, successUri(joinUri(runs, id))))?.finishedAt ?? '' })),
   );
   finished.sort((x, y) => (x.at < y.at ? 1 : x.at > y.at ? -1 : 0));
   for (const { id } of finished.slice(KEEP_PREVIOUS_RUNS)) await storage.removeAll(joinUri(runs, id));
@@ -75,7 +80,7 @@ export async function commitResults(input: CommitInput): Promise<void> {
     const runId = input.summary.runId;
     const { attempt, currentAttemptScheduledTimestampMs: scheduledAt } = context.info;
     const markerUri = committingUri(input.output);
-    const readMarker = async () => ((await storage.exists(markerUri)) ? readJson<CommitMarker>(storage, markerUri) : undefined);
+    const readMarker = () => readIfThere<CommitMarker>(storage, markerUri);
     const takenOver = (current: CommitMarker | undefined) =>
       ApplicationFailure.nonRetryable(
         `commitResults: the commit of run ${runId} (attempt ${attempt}) was taken over by run ${current?.runId ?? '(none)'} ` +
@@ -91,7 +96,7 @@ export async function commitResults(input: CommitInput): Promise<void> {
       if (current?.runId !== runId || current.attempt !== attempt || current.scheduledAt !== scheduledAt) throw takenOver(current);
       return context.cancellationSignal;
     };
-    const committed = await readSummary(storage, successUri(input.output));
+    const committed = await readIfThere<RunSummary>(storage, successUri(input.output));
     let marker = await readMarker();
     // A retry after the commit finished finds its own result in place.
     if (committed?.runId !== runId) {
@@ -113,12 +118,7 @@ export async function commitResults(input: CommitInput): Promise<void> {
         await owned();
         await storage.write(markerUri, JSON.stringify(marker));
       }
-      const staged = stagedResult(input.staging);
-      for (const entry of resultEntries) {
-        const from = resultUri(staged, entry);
-        const signal = await owned();
-        if (await storage.exists(from)) await storage.move(from, resultUri(input.output, entry), signal);
-      }
+      await moveEntries(storage, stagedResult(input.staging), input.output, owned);
       await owned();
       await storage.write(successUri(input.output), JSON.stringify(input.summary, null, 2) + '\n');
     }

@@ -112,12 +112,18 @@ test("another run's commit that stopped while archiving is finished first, so th
   assert.deepEqual(await tree(output), { ...committed('next', 1, 4), ...committed('first', 3, 1, path.join('runs', 'first')) });
 });
 
-test('an older attempt that a newer one has taken over stops before moving anything', async () => {
-  const output = path.join(work, 'taken-over');
+/** A committed result 'first', a staged 'second', and attempt `attempt` of the second's commit holding the marker. */
+async function claimedCommit(output: string, attempt: number, scheduledAt: number): Promise<RunContext> {
   await commit({ ...(await stage(output, 'first', 1)), summary: summaryOf('first', 1) });
   const second = await stage(output, 'second', 2);
+  await write(committingUri(output), JSON.stringify({ runId: 'second', attempt, scheduledAt, previous: summaryOf('first', 1), cleared: false }));
+  return second;
+}
+
+test('an older attempt that a newer one has taken over stops before moving anything', async () => {
+  const output = path.join(work, 'taken-over');
   // Temporal timed attempt 1 out and started attempt 2, which wrote the marker; attempt 1 wakes up.
-  await write(committingUri(output), JSON.stringify({ runId: 'second', attempt: 2, scheduledAt: 2000, previous: summaryOf('first', 1), cleared: false }));
+  const second = await claimedCommit(output, 2, 2000);
   const before = await tree(output);
   await assert.rejects(commit({ ...second, summary: summaryOf('second', 2) }, 1), { message: /taken over by run second \(attempt 2\)/ });
   assert.deepEqual(await tree(output), before);
@@ -127,10 +133,8 @@ test('an older attempt that a newer one has taken over stops before moving anyth
 
 test('after a workflow reset, attempt 1 of the commit takes over from attempt 5 of the execution before it', async () => {
   const output = path.join(work, 'reset');
-  await commit({ ...(await stage(output, 'first', 1)), summary: summaryOf('first', 1) });
-  const second = await stage(output, 'second', 2);
   // The reset execution keeps the run id of the first one (Temporal's first execution run id) but counts attempts anew.
-  await write(committingUri(output), JSON.stringify({ runId: 'second', attempt: 5, scheduledAt: 5000, previous: summaryOf('first', 1), cleared: false }));
+  const second = await claimedCommit(output, 5, 5000);
   await commit({ ...second, summary: summaryOf('second', 2) }, 1, 9000);
   assert.deepEqual(await tree(output), { ...committed('second', 2, 2), ...committed('first', 1, 1, path.join('runs', 'first')) });
 });
