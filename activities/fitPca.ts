@@ -4,25 +4,25 @@ import type { FitPcaInput, PcaSummary } from '../lib/contract.js';
 import { failingClearly } from '../lib/failures.js';
 import { featuresDatasetUri, resultUri, stagedResult } from '../lib/layout.js';
 import { readVectorParquet } from '../lib/parquet.js';
-import { CovarianceAccumulator, fitPcaFromAccumulator } from '../lib/pca.js';
+import { PcaFit } from '../lib/pca.js';
 import { localDatasetFiles, withScratchDir } from '../lib/scratch.js';
 import { storageFor } from '../lib/storage.js';
 
-/** Fit a k-component PCA on the features dataset (streaming covariance, top-k eigenpairs) and write pca_model.json. */
+/** Fit a k-component PCA on the features dataset (on the vectors themselves when few, else a streaming covariance; top-k eigenpairs) and write pca_model.json. */
 export async function fitPca(input: FitPcaInput, config: WorkerConfig): Promise<PcaSummary> {
   return failingClearly('fitPca', () =>
     withScratchDir(config.scratchDir, async (scratch) => {
       const staging = storageFor(input.staging, input);
       const result = stagedResult(input.staging);
       const features = await localDatasetFiles(staging, featuresDatasetUri(result), scratch);
-      const accumulator = new CovarianceAccumulator(FEATURE_DIM);
+      const pca = new PcaFit(FEATURE_DIM);
       for await (const batch of readVectorParquet(features, 'features')) {
-        await accumulator.addRowsFast(batch.vectors, batch.paths.length);
-        heartbeat({ rows: accumulator.count });
+        await pca.addRows(batch.vectors, batch.paths.length);
+        heartbeat({ rows: pca.count });
       }
       let model;
       try {
-        model = await fitPcaFromAccumulator(accumulator, input.k);
+        model = await pca.fit(input.k);
       } catch (err) {
         throw new InputError(`${(err as Error).message}; lower --k`);
       }

@@ -187,3 +187,56 @@ const products = createdOnce<MatrixProduct>();
 export function loadMatrixProduct(): Promise<MatrixProduct> {
   return products('float64', () => MatrixProduct.create());
 }
+
+/** The graph computing Y = (Q X^T) X for Q [b, d] and X [n, d] in float64: Q times X^T X without forming X^T X. */
+function gramProductGraph(): OnnxGraph {
+  return {
+    name: 'gramProduct',
+    nodes: [
+      // Gemm reads X transposed in place (transB), so no transposed copy of the data is made.
+      { opType: 'Gemm', inputs: ['q', 'x'], outputs: ['t'], attributes: { transB: 1 } },
+      { opType: 'MatMul', inputs: ['t', 'x'], outputs: ['y'] },
+    ],
+    inputs: [
+      { name: 'q', type: 'float64', shape: ['b', 'd'] },
+      { name: 'x', type: 'float64', shape: ['n', 'd'] },
+    ],
+    outputs: [{ name: 'y', type: 'float64', shape: ['b', 'd'] }],
+  };
+}
+
+/** Q X^T X in float64 on onnxruntime's GEMM, for a data matrix X small enough to hold: 2nbd operations instead of nd^2 / 2. */
+export class GramProduct {
+  readonly #session: ort.InferenceSession;
+
+  private constructor(session: ort.InferenceSession) {
+    this.#session = session;
+  }
+
+  /** Open an onnxruntime session on the graph. */
+  static async create(): Promise<GramProduct> {
+    const session = await ort.InferenceSession.create(encodeOnnxModel(gramProductGraph()), {
+      intraOpNumThreads: 1,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+    });
+    return new GramProduct(session);
+  }
+
+  /** (Q X^T) X for row-major Q (rows x dim) and X (n x dim); rows x dim, row-major. */
+  async multiply(q: Float64Array, rows: number, x: Float64Array, n: number, dim: number): Promise<Float64Array> {
+    if (q.length < rows * dim || x.length < n * dim) throw new Error(`GramProduct: operands too small for ${rows} x ${dim} and ${n} x ${dim}`);
+    const results = await this.#session.run({
+      q: new ort.Tensor('float64', q.subarray(0, rows * dim), [rows, dim]),
+      x: new ort.Tensor('float64', x.subarray(0, n * dim), [n, dim]),
+    });
+    return results.y.data as Float64Array;
+  }
+}
+
+const gramProducts = createdOnce<GramProduct>();
+
+/** The process-wide GramProduct, created on first use. */
+export function loadGramProduct(): Promise<GramProduct> {
+  return gramProducts('float64', () => GramProduct.create());
+}

@@ -2,9 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EigenvalueDecomposition, Matrix, QrDecomposition } from 'ml-matrix';
 import { PCA } from 'ml-pca';
-import { CovarianceAccumulator, fitPcaFromAccumulator, mulberry32, projectRows, topEigenpairs } from '../../lib/pca.js';
-
-
+import { CovarianceAccumulator, fitPcaFromAccumulator, fitPcaFromRows, mulberry32, PcaFit, projectRows, topEigenpairs, type PcaModel } from '../../lib/pca.js';
 
 function gaussian(random: () => number): () => number {
   return () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
@@ -82,47 +80,71 @@ test('CovarianceAccumulator: uneven batches and merges match a two-pass covarian
   assertRelClose(empty.covariance(), reference.cov, 1e-9, 'merged covariance');
 });
 
-test('fitPcaFromAccumulator matches ml-pca on data with a decaying spectrum', async () => {
-  const count = 600;
-  const dim = 96;
-  const normal = gaussian(mulberry32(2));
+/** count x dim rows (row-major, float64) with a decaying spectrum in random directions, around an offset. */
+function decayingRows(count: number, dim: number, seed: number): Float64Array {
+  const normal = gaussian(mulberry32(seed));
   const rotation = randomRotation(dim, normal);
-  const data: number[][] = [];
+  const rows = new Float64Array(count * dim);
   for (let r = 0; r < count; r++) {
     const latent = Array.from({ length: dim }, (_, i) => Math.sqrt(20 * 0.75 ** i) * normal());
-    const row: number[] = [];
     for (let j = 0; j < dim; j++) {
       let v = 5 + 0.1 * j + 0.05 * normal();
       for (let i = 0; i < dim; i++) v += latent[i] * rotation[i * dim + j];
-      row.push(v);
+      rows[r * dim + j] = v;
     }
-    data.push(row);
   }
-  const acc = new CovarianceAccumulator(dim);
-  const flat = Float64Array.from(data.flat());
-  acc.addRows(flat.subarray(0, 250 * dim), 250);
-  acc.addRows(flat.subarray(250 * dim), count - 250);
+  return rows;
+}
 
-  const model = await fitPcaFromAccumulator(acc, 5);
-  const reference = new PCA(data);
+/** Asserts that `model` is ml-pca's fit of the same rows, to rounding (or to `tolerance`, relative). */
+function assertMatchesMlPca(model: PcaModel, rows: Float64Array, count: number, dim: number, what: string, tolerance = 1e-9) {
+  const reference = new PCA(Array.from({ length: count }, (_, r) => Array.from(rows.subarray(r * dim, (r + 1) * dim))));
   const explained = reference.getExplainedVariance();
   const eigenvalues = reference.getEigenvalues();
   const eigenvectors = reference.getEigenvectors();
-
-  assert.equal(model.k, 5);
-  assert.equal(model.rows, count);
-  assert.equal(model.components.length, 5);
-  for (let c = 0; c < 5; c++) {
-    assert.ok(Math.abs(model.explainedVariance[c] - explained[c]) <= 1e-9, `explained variance ${c}`);
-    assert.ok(Math.abs(model.eigenvalues[c] - eigenvalues[c]) <= 1e-9 * eigenvalues[0], `eigenvalue ${c}`);
+  assert.equal(model.rows, count, `${what}: rows`);
+  assert.equal(model.components.length, model.k, `${what}: components`);
+  for (let c = 0; c < model.k; c++) {
+    assert.ok(Math.abs(model.explainedVariance[c] - explained[c]) <= tolerance, `${what}: explained variance ${c}: ${model.explainedVariance[c]} vs ${explained[c]}`);
+    assert.ok(Math.abs(model.eigenvalues[c] - eigenvalues[c]) <= tolerance * eigenvalues[0], `${what}: eigenvalue ${c}`);
     const ours = model.components[c];
     const theirs = eigenvectors.getColumn(c);
     let cos = 0;
     for (let j = 0; j < dim; j++) cos += ours[j] * theirs[j];
-    assert.ok(Math.abs(cos) > 0.999999, `component ${c}: |cos| = ${Math.abs(cos)}`);
+    assert.ok(Math.abs(cos) > 1 - Math.max(tolerance, 1e-6), `${what}: component ${c}: |cos| = ${Math.abs(cos)}`);
   }
   const trace = eigenvalues.reduce((a, b) => a + b, 0);
-  assert.ok(Math.abs(model.totalVariance - trace) <= 1e-9 * trace, 'total variance');
+  assert.ok(Math.abs(model.totalVariance - trace) <= tolerance * trace, `${what}: total variance`);
+}
+
+test('fitPcaFromAccumulator and fitPcaFromRows match ml-pca on data with a decaying spectrum', async () => {
+  const count = 600;
+  const dim = 96;
+  const rows = decayingRows(count, dim, 2);
+  const acc = new CovarianceAccumulator(dim);
+  acc.addRows(rows.subarray(0, 250 * dim), 250);
+  acc.addRows(rows.subarray(250 * dim), count - 250);
+  assertMatchesMlPca(await fitPcaFromAccumulator(acc, 5), rows, count, dim, 'covariance');
+  assertMatchesMlPca(await fitPcaFromRows(rows, count, dim, 5), rows, count, dim, 'rows');
+});
+
+test('PcaFit keeps every row when it moves from the rows to a covariance part way', async () => {
+  const dim = 24;
+  // 1,000 rows are held for a direct fit; the second batch passes the limit, so the held ones go into a covariance.
+  for (const batches of [[1000], [1000, 1000, 7]]) {
+    const count = batches.reduce((a, b) => a + b, 0);
+    const rows = decayingRows(count, dim, 8);
+    const fit = new PcaFit(dim);
+    let start = 0;
+    for (const size of batches) {
+      await fit.addRows(Float32Array.from(rows.subarray(start * dim, (start + size) * dim)), size);
+      start += size;
+    }
+    assert.equal(fit.count, count);
+    // The fit sees the rows as float32, so compare with ml-pca on the same rounded values. The covariance's float32
+    // GEMM (addRowsFast) is exact to about 1e-7; losing the held rows would change the fit far more.
+    assertMatchesMlPca(await fit.fit(4), Float64Array.from(Float32Array.from(rows)), count, dim, `batches ${batches}`, 1e-6);
+  }
 });
 
 test('topEigenpairs converges through tiny eigengaps and is deterministic', async () => {
@@ -166,7 +188,7 @@ test('topEigenpairs converges through tiny eigengaps and is deterministic', asyn
   assert.deepEqual(await topEigenpairs(matrix, dim, k), result);
 });
 
-test('fitPcaFromAccumulator rejects k outside 1..min(dim, rows - 1)', async () => {
+test('fitPcaFromAccumulator and fitPcaFromRows reject k outside 1..min(dim, rows - 1), and fitPcaFromRows a NaN', async () => {
   const wide = new CovarianceAccumulator(20);
   wide.addRows(offsetRows(10, 20, 0, 4), 10);
   await assert.rejects(fitPcaFromAccumulator(wide, 0), { name: 'Error', message: /k=0\b.*10 rows.*= 9\b/ });
@@ -177,6 +199,12 @@ test('fitPcaFromAccumulator rejects k outside 1..min(dim, rows - 1)', async () =
   narrow.addRows(offsetRows(50, 8, 0, 5), 50);
   await assert.rejects(fitPcaFromAccumulator(narrow, 9), { name: 'Error', message: /k=9\b.*50 rows.*= 8\b/ });
   assert.equal((await fitPcaFromAccumulator(narrow, 8)).k, 8);
+
+  const rows = offsetRows(10, 20, 0, 4);
+  await assert.rejects(fitPcaFromRows(rows, 10, 20, 10), { name: 'Error', message: /k=10\b.*10 rows.*= 9\b/ });
+  assert.equal((await fitPcaFromRows(rows, 10, 20, 9)).k, 9);
+  rows[17] = Number.NaN;
+  await assert.rejects(fitPcaFromRows(rows, 10, 20, 2), { name: 'Error', message: /NaN or infinite/ });
 });
 
 test('projectRows equals (x - mean) · components^T', async () => {
