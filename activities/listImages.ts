@@ -23,14 +23,14 @@ function baseName(uri: string): string {
 // per-activity work (manifest read, Parquet part, scheduling, server CPU) than they save in balance. Measured on the
 // sample, 32 instead of 16 made 16 partitions instead of 20 and raised end-to-end / ceiling from 0.73 to 0.75.
 const MIN_TAIL_PARTITION = 32;
-// Tail sizes are multiples of the default inference batch, so only the very last partition embeds a short batch.
+// Tail sizes are multiples of the default inference batch, so only one partition (the remainder) embeds a short batch.
 const TAIL_MULTIPLE = 8;
 // At most this many manifest entries are held back for the tail (about 13 MB), whatever the partition settings.
 const MAX_TAIL_WINDOW = 65_536;
 
 /**
  * Sizes of the partitions for the last `remaining` images: guided self-scheduling, each partition a
- * `parallelism`-th of what is left (rounded up to whole batches), between MIN_TAIL_PARTITION and `maxSize`.
+ * `parallelism`-th of what is left (rounded up to whole batches), between MIN_TAIL_PARTITION and `maxSize`, largest first.
  * Equal partitions leave cores idle at the end while the last few full partitions finish on some of them;
  * shrinking ones end together.
  */
@@ -44,7 +44,9 @@ export function tailPartitionSizes(remaining: number, maxSize: number, paralleli
     sizes.push(size);
     remaining -= size;
   }
-  return sizes;
+  // The remainder makes the last size larger than the ones before it; partitions start in listing order, so sorting
+  // makes the run end on the smallest ones (measured on the sample: 52 images last instead of 32).
+  return sizes.sort((a, b) => b - a);
 }
 
 /** Path -> version of every image in the last committed result, or an empty map when there is none. */
