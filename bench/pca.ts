@@ -11,7 +11,7 @@ import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import * as ort from 'onnxruntime-node';
 import { columnBlocks, gramGraph, loadGramKernel, type GramPrecision } from '../lib/gram.js';
 import { encodeOnnxModel } from '../lib/onnxGraph.js';
-import { CovarianceAccumulator, fitPcaFromAccumulator, mulberry32, topEigenpairs } from '../lib/pca.js';
+import { CovarianceAccumulator, fitPcaFromAccumulator, fitPcaFromRows, mulberry32, topEigenpairs } from '../lib/pca.js';
 import { printTable, saveResults } from './report.js';
 
 const DIM = 1280;
@@ -331,6 +331,26 @@ async function kernels(options: Options) {
   return { results, crossover };
 }
 
+/** Small fits (k = 5): the vectors used directly (fitPcaFromRows) against forming the covariance first, as PcaFit chooses. */
+async function smallFits(options: Options) {
+  const source = await FeatureSource.create();
+  const results: Record<string, unknown>[] = [];
+  for (const rows of [500, 900, 1536, 2000, 3000]) {
+    const x = new Float32Array(rows * DIM);
+    await source.next(x, rows);
+    results.push({
+      rows,
+      directMs: await timeRuns(() => fitPcaFromRows(x, rows, DIM, 5), 5),
+      covarianceMs: await timeRuns(async () => {
+        const accumulator = new CovarianceAccumulator(DIM);
+        await accumulator.addRowsFast(x, rows, { threads: options.threads });
+        return fitPcaFromAccumulator(accumulator, 5);
+      }, 5),
+    });
+  }
+  return results;
+}
+
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
   if (options.child !== undefined) {
@@ -347,6 +367,9 @@ async function main(): Promise<void> {
     printTable('Small batches: ms per call (median of 5)', crossover);
     figures.kernels = results;
     figures.smallBatches = crossover;
+    const small = await smallFits(options);
+    printTable('Small fits, k = 5: ms per fit (median of 5)', small);
+    figures.smallFits = small;
   }
 
   const fits: Record<string, unknown>[] = [];

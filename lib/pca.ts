@@ -450,9 +450,10 @@ export async function fitPcaFromRows(rows: Float32Array | Float64Array, count: n
   return pcaModel(count, mean, values, vectors, sumOfSquares * scale);
 }
 
-// Up to this many rows a fit keeps them and works on the data itself: at dim 1280 and k 5, 900 rows fit in 36-43 ms
-// instead of 98-176 ms through the covariance, and from about 2,000 rows the covariance is cheaper (bench/pca.ts).
-const DIRECT_FIT_MAX_ROWS = 1536;
+// Up to this many rows a fit keeps them and works on the data itself: at dim 1280 and k 5, 900 rows fit in 42 ms
+// instead of 72 ms through the covariance (98-176 ms in a fresh process), and from about 1,500 rows the covariance is
+// cheaper (bench/pca.ts, "Small fits").
+const DIRECT_FIT_MAX_ROWS = 1024;
 
 /** A PCA fit fed in batches: small inputs are kept and fitted directly (fitPcaFromRows), larger ones streamed into a covariance. */
 export class PcaFit {
