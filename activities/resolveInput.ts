@@ -4,11 +4,15 @@ import { failingClearly } from '../lib/failures.js';
 
 /**
  * Validate a run's input and fill in the defaults, so a wrong option fails before any work starts. The featurize
- * task queue defaults to the one this deployment's control workers are configured with.
+ * task queue and the fan-out default to what this deployment's control workers are configured with.
  */
 export async function resolveInput(input: PipelineInput, config: WorkerConfig): Promise<ResolvedPipelineInput> {
-  return failingClearly('resolveInput', async () => ({
-    ...resolvePipelineInput(input),
-    featurizeTaskQueue: input.featurizeTaskQueue || config.featurizeTaskQueue,
-  }));
+  return failingClearly('resolveInput', async () => {
+    const valid = resolvePipelineInput(input);
+    return {
+      ...valid,
+      maxConcurrentPartitions: valid.maxConcurrentPartitions ?? config.maxConcurrentPartitions,
+      featurizeTaskQueue: input.featurizeTaskQueue || config.featurizeTaskQueue,
+    };
+  });
 }

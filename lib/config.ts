@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { PipelineInput, ResolvedPipelineInput } from './contract.js';
+import type { PipelineInput, ValidPipelineInput } from './contract.js';
 
 /** Absolute path of the project checkout (this file is at lib/ or dist/lib/). */
 export const projectRoot: string = (() => {
@@ -31,7 +31,6 @@ export const pipelineDefaults = {
   glob: '*.jpg',
   k: 5,
   partitionSize: 256,
-  maxConcurrentPartitions: 8,
   maxHistoryEvents: 10_000,
   incremental: false,
 } as const;
@@ -61,6 +60,12 @@ export interface WorkerConfig {
   processes: number;
   /** Activities one worker process runs at once. */
   maxConcurrentActivities: number;
+  /**
+   * Featurize activities a run keeps in flight when its input does not say (ORCHARD_MAX_CONCURRENT_PARTITIONS). Default:
+   * the activity slots of this worker's pool (processes x maxConcurrentActivities), or CONTROL_FAN_OUT for a control
+   * worker, whose featurize workers run elsewhere.
+   */
+  maxConcurrentPartitions: number;
   /** libvips threads per sharp operation; several processes share the cores. */
   sharpConcurrency: number;
   /** Images read from storage at once within one activity. */
@@ -90,20 +95,30 @@ function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: 
   return value;
 }
 
+/** Featurize activities in flight by default on a control worker, which cannot see its featurize workers' slots. */
+export const CONTROL_FAN_OUT = 8;
+
 /** Worker settings from the environment, with defaults fitted to this machine's cores. */
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
   const cores = Math.max(1, os.availableParallelism());
+  const role = oneOf(env, 'ORCHARD_WORKER_ROLE', ['all', 'control', 'featurize'] as const);
+  const processes = intFromEnv(env, 'ORCHARD_WORKER_PROCESSES', cores);
+  const maxConcurrentActivities = intFromEnv(env, 'ORCHARD_MAX_CONCURRENT_ACTIVITIES', 2);
   return {
     address: env.TEMPORAL_ADDRESS || 'localhost:7233',
     namespace: env.TEMPORAL_NAMESPACE || 'default',
     taskQueue: env.ORCHARD_TASK_QUEUE || TASK_QUEUE_DEFAULT,
-    role: oneOf(env, 'ORCHARD_WORKER_ROLE', ['all', 'control', 'featurize'] as const),
+    role,
     featurizeTaskQueue: env.ORCHARD_FEATURIZE_TASK_QUEUE || env.ORCHARD_TASK_QUEUE || TASK_QUEUE_DEFAULT,
     modelPath: path.resolve(env.ORCHARD_MODEL_PATH || defaultModelPath),
     inferenceThreads: intFromEnv(env, 'ORCHARD_INFERENCE_THREADS', 1),
     batchSize: intFromEnv(env, 'ORCHARD_BATCH_SIZE', 8),
-    processes: intFromEnv(env, 'ORCHARD_WORKER_PROCESSES', cores),
-    maxConcurrentActivities: intFromEnv(env, 'ORCHARD_MAX_CONCURRENT_ACTIVITIES', 2),
+    processes,
+    maxConcurrentActivities,
+    // As many as the pool has slots: every dispatch finds a waiting poller, and the listing sizes the tail partitions
+    // for that many. Twice as many (the former default of 8 here) kept a backlog on the server; measured on the
+    // sample (8 rounds): 0.812 against 0.776 of the loop, server CPU 0.32 against 0.41 s; 10k set 0.940 against 0.915.
+    maxConcurrentPartitions: intFromEnv(env, 'ORCHARD_MAX_CONCURRENT_PARTITIONS', role === 'control' ? CONTROL_FAN_OUT : processes * maxConcurrentActivities),
     sharpConcurrency: intFromEnv(env, 'ORCHARD_SHARP_CONCURRENCY', 1),
     readConcurrency: intFromEnv(env, 'ORCHARD_READ_CONCURRENCY', 16),
     scratchDir: path.resolve(env.ORCHARD_SCRATCH_DIR || path.join(os.tmpdir(), 'orchard')),
@@ -144,7 +159,7 @@ export function temporalCliPath(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /** Fill defaults and reject malformed options with a message that says how to fix them. */
-export function resolvePipelineInput(input: PipelineInput): ResolvedPipelineInput {
+export function resolvePipelineInput(input: PipelineInput): ValidPipelineInput {
   const problems: string[] = [];
   if (typeof input !== 'object' || input === null) {
     throw new InputError('the pipeline input must be a JSON object such as {"source":"<dir or s3://bucket/prefix>","output":"<dir or s3://bucket/prefix>"}');
@@ -156,14 +171,15 @@ export function resolvePipelineInput(input: PipelineInput): ResolvedPipelineInpu
   for (const key of ['source', 'output'] as const) {
     if (typeof input[key] !== 'string' || input[key].trim() === '') problems.push(`"${key}" must be a local directory or an s3://bucket/prefix URI`);
   }
-  const resolved = { ...pipelineDefaults, ...input } as ResolvedPipelineInput;
+  const resolved = { ...pipelineDefaults, ...input } as ValidPipelineInput;
   const positive = (key: 'k' | 'partitionSize' | 'maxConcurrentPartitions' | 'maxHistoryEvents', max: number) => {
     const v = resolved[key];
-    if (!Number.isInteger(v) || v < 1 || v > max) problems.push(`"${key}" must be a whole number from 1 to ${max}, got ${JSON.stringify(v)}`);
+    if (!Number.isInteger(v) || v! < 1 || v! > max) problems.push(`"${key}" must be a whole number from 1 to ${max}, got ${JSON.stringify(v)}`);
   };
   positive('k', FEATURE_DIM);
   positive('partitionSize', 10_000);
-  positive('maxConcurrentPartitions', 1_000);
+  // Without it, the worker that resolves the run fills in its deployment's default (WorkerConfig.maxConcurrentPartitions).
+  if (resolved.maxConcurrentPartitions !== undefined) positive('maxConcurrentPartitions', 1_000);
   positive('maxHistoryEvents', 40_000);
   if (typeof resolved.incremental !== 'boolean') problems.push(`"incremental" must be true or false, got ${JSON.stringify(resolved.incremental)}`);
   if (typeof resolved.glob !== 'string' || resolved.glob === '' || resolved.glob.includes('/')) {

@@ -12,7 +12,10 @@ export interface PipelineInput {
   k?: number;
   /** Images per featurize activity at most (default 256; the last partitions are smaller). */
   partitionSize?: number;
-  /** Featurize activities in flight at once (default 8). */
+  /**
+   * Featurize activities in flight at once (default: the resolving worker's ORCHARD_MAX_CONCURRENT_PARTITIONS, which
+   * defaults to its pool's activity slots).
+   */
   maxConcurrentPartitions?: number;
   /** History length after which the workflow continues as new (default 10,000). */
   maxHistoryEvents?: number;
@@ -30,6 +33,9 @@ export interface PipelineInput {
 /** A pipeline input with every default filled in and local paths made absolute. */
 export type ResolvedPipelineInput = Required<Omit<PipelineInput, 's3Endpoint' | 'featurizeTaskQueue'>> &
   Pick<PipelineInput, 's3Endpoint' | 'featurizeTaskQueue'>;
+
+/** A checked input with its defaults but the fan-out, which only a worker knows (resolveInput fills it). */
+export type ValidPipelineInput = Omit<ResolvedPipelineInput, 'maxConcurrentPartitions'> & Pick<PipelineInput, 'maxConcurrentPartitions'>;
 
 /** Where a run keeps its intermediate files, and the options every activity needs. */
 export interface RunContext {

@@ -1,14 +1,14 @@
 import { parseArgs } from 'node:util';
 import { failureReason } from '../lib/client.js';
 import { InputError, resolvePipelineInput } from '../lib/config.js';
-import type { ResolvedPipelineInput, RunSummary } from '../lib/contract.js';
+import type { RunSummary, ValidPipelineInput } from '../lib/contract.js';
 
 const usage = `usage: npm run pipeline -- --source <dir | s3://bucket/prefix> --output <dir | s3://bucket/prefix>
-       [--glob '*.jpg'] [--k 5] [--partition-size 256] [--max-concurrent-partitions 8] [--s3-endpoint URL] [--workflow-id ID]
+       [--glob '*.jpg'] [--k 5] [--partition-size 256] [--max-concurrent-partitions N] [--s3-endpoint URL] [--workflow-id ID]
        [--incremental]   (featurize only new or changed images since the last run to the same output)`;
 
 /** Parse the pipeline command line into a validated pipeline input; throws InputError with the usage on mistakes. */
-export function parsePipelineArgs(argv: string[]): { input: ResolvedPipelineInput; workflowId?: string } {
+export function parsePipelineArgs(argv: string[]): { input: ValidPipelineInput; workflowId?: string } {
   let values;
   try {
     ({ values } = parseArgs({

@@ -26,7 +26,8 @@ export function startWorkerPool(processes: number, env: Record<string, string> =
   const ready = new Promise<void>((resolve) => (markReady = resolve));
 
   const spawnChild = (slot: number) => {
-    const child = fork(workerProcessPath, [], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // Each process knows the size of its pool: the default fan-out of the runs it resolves depends on it.
+    const child = fork(workerProcessPath, [], { env: { ...process.env, ...env, ORCHARD_WORKER_PROCESSES: String(processes) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     children[slot] = child;
     child.on('message', (message) => {
       if (message === 'ready' && ++readyCount === processes) markReady();

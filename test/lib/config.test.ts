@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import { InputError, loadWorkerConfig, pipelineDefaults, resolvePipelineInput } from '../../lib/config.js';
+import { CONTROL_FAN_OUT, InputError, loadWorkerConfig, pipelineDefaults, resolvePipelineInput } from '../../lib/config.js';
 
 test('fills the defaults and makes local paths absolute', () => {
   const resolved = resolvePipelineInput({ source: 'photos', output: 's3://bucket/results' });
@@ -23,6 +23,15 @@ test('rejects wrong options with a message per problem', () => {
   assert.throws(() => resolvePipelineInput({ source: 's', output: 'o', glob: 'a/*.jpg' }), /"glob" must be a file-name pattern/);
   assert.throws(() => resolvePipelineInput({ source: 's', output: 'o', colour: 'red' } as never), /unknown option "colour"/);
   assert.throws(() => resolvePipelineInput(null as never), /must be a JSON object/);
+});
+
+test('the fan-out is left to the worker: its pool\'s activity slots, or 8 on a control worker, unless set', () => {
+  assert.equal(resolvePipelineInput({ source: 's', output: 'o' }).maxConcurrentPartitions, undefined);
+  assert.equal(resolvePipelineInput({ source: 's', output: 'o', maxConcurrentPartitions: 3 }).maxConcurrentPartitions, 3);
+  assert.throws(() => resolvePipelineInput({ source: 's', output: 'o', maxConcurrentPartitions: 0 }), /"maxConcurrentPartitions" must be a whole number/);
+  assert.equal(loadWorkerConfig({ ORCHARD_WORKER_PROCESSES: '3', ORCHARD_MAX_CONCURRENT_ACTIVITIES: '2' }).maxConcurrentPartitions, 6);
+  assert.equal(loadWorkerConfig({ ORCHARD_WORKER_PROCESSES: '3', ORCHARD_WORKER_ROLE: 'control' }).maxConcurrentPartitions, CONTROL_FAN_OUT);
+  assert.equal(loadWorkerConfig({ ORCHARD_WORKER_PROCESSES: '3', ORCHARD_MAX_CONCURRENT_PARTITIONS: '12' }).maxConcurrentPartitions, 12);
 });
 
 test('worker settings come from the environment and bad numbers are named', () => {

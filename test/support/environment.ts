@@ -32,16 +32,19 @@ export async function tempDir(prefix: string): Promise<string> {
 /** A running test pipeline: a real Temporal server and an in-process worker with the real activities. */
 export interface TestPipeline {
   env: TestWorkflowEnvironment;
+  config: WorkerConfig;
   stop(): Promise<void>;
 }
 
 /** Start a real Temporal server and a worker on task queue `orchard` that keeps its scratch files in `scratchDir`. */
 export async function startTestPipeline(scratchDir: string): Promise<TestPipeline> {
   const env = await startTestServer();
-  const worker = await startTestWorker(env, testWorkerConfig(env, { scratchDir }));
+  const config = testWorkerConfig(env, { scratchDir });
+  const worker = await startTestWorker(env, config);
   const running = worker.run();
   return {
     env,
+    config,
     async stop() {
       worker.shutdown();
       await running;

@@ -22,7 +22,7 @@ let env: TestWorkflowEnvironment;
 const calls = new Map<number, number>();
 
 const countingActivities: OrchardActivities = {
-  resolveInput: async (input) => resolvePipelineInput(input),
+  resolveInput: async (input) => ({ maxConcurrentPartitions: 8, ...resolvePipelineInput(input) }),
   listImages: async () => ({ images: IMAGES, reused: 0, partitions: PARTITIONS, labels: 15, bytes: IMAGES * 50_000 }),
   featurizePartition: async ({ partition }) => {
     calls.set(partition, (calls.get(partition) ?? 0) + 1);
