@@ -1,8 +1,8 @@
-import { heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { InputError, type WorkerConfig } from '../lib/config.js';
 import type { AggregateResult, RunContext } from '../lib/contract.js';
 import { failingClearly } from '../lib/failures.js';
+import { heartbeatProgress } from '../lib/heartbeat.js';
 import {
   carriedFeaturesUri,
   carriedUri,
@@ -52,7 +52,7 @@ export async function aggregateFeatures(input: AggregateInput, config: WorkerCon
         await writeCarriedFeatures(previous, carried.map((c) => c.path), file);
         await publish(staging, file, carriedFile);
       }
-      heartbeat({ carried: carried.length });
+      heartbeatProgress({ carried: carried.length });
 
       // The dataset is exactly these files: anything else in the folder (the temporary file of an attempt that was
       // killed while writing) is removed, and a missing one means the result would be incomplete.
@@ -83,7 +83,7 @@ export async function aggregateFeatures(input: AggregateInput, config: WorkerCon
       if (Number(stats.paths) !== rows) {
         throw new Error(`features hold ${rows} rows but ${String(stats.paths)} distinct paths; a partition was written twice`);
       }
-      heartbeat({ rows });
+      heartbeatProgress({ rows });
 
       // Only partitions with failed images wrote an errors part; a listing finds them in one call, also on S3.
       const errorUris = new Set(partitions.map((n) => errorsPartUri(input.staging, n)));

@@ -4,6 +4,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { CommitInput, RunContext, RunSummary } from '../lib/contract.js';
 import { failingClearly } from '../lib/failures.js';
+import { heartbeatProgress } from '../lib/heartbeat.js';
 import { committingUri, resultEntries, resultUri, runsUri, stagedResult, successUri } from '../lib/layout.js';
 import { joinUri, readJson, type Storage, storageFor } from '../lib/storage.js';
 
@@ -87,11 +88,11 @@ export async function commitResults(input: CommitInput): Promise<void> {
           `(attempt ${current?.attempt ?? '-'}), so this attempt stops; if no other run writes to ${input.output}, start the run again`,
         'CommitTakenOver',
       );
-    // Temporal starts a new attempt when it believes the last one dead (a heartbeat timeout), and that one may still
-    // be running. The attempt scheduled last owns the marker; an older one stops before its next step instead of
-    // moving files the newer one has already placed.
+    // Temporal starts a new attempt when it believes the last one dead (a heartbeat timeout, or for a local activity
+    // its workflow task's), and that one may still be running. The attempt scheduled last owns the marker; an older
+    // one stops before its next step instead of moving files the newer one has already placed.
     const owned = async (): Promise<AbortSignal> => {
-      context.heartbeat();
+      heartbeatProgress();
       const current = await readMarker();
       if (current?.runId !== runId || current.attempt !== attempt || current.scheduledAt !== scheduledAt) throw takenOver(current);
       return context.cancellationSignal;

@@ -1,7 +1,7 @@
-import { heartbeat } from '@temporalio/activity';
 import { FEATURE_DIM, InputError, type WorkerConfig } from '../lib/config.js';
 import type { FitPcaInput, PcaSummary } from '../lib/contract.js';
 import { failingClearly } from '../lib/failures.js';
+import { heartbeatProgress } from '../lib/heartbeat.js';
 import { featuresDatasetUri, resultUri, stagedResult } from '../lib/layout.js';
 import { readVectorParquet } from '../lib/parquet.js';
 import { PcaFit } from '../lib/pca.js';
@@ -18,7 +18,7 @@ export async function fitPca(input: FitPcaInput, config: WorkerConfig): Promise<
       const pca = new PcaFit(FEATURE_DIM);
       for await (const batch of readVectorParquet(features, 'features')) {
         await pca.addRows(batch.vectors, batch.paths.length);
-        heartbeat({ rows: pca.count });
+        heartbeatProgress({ rows: pca.count });
       }
       let model;
       try {

@@ -1,9 +1,9 @@
 import path from 'node:path';
-import { heartbeat } from '@temporalio/activity';
 import { FEATURE_DIM, InputError, type WorkerConfig } from '../lib/config.js';
 import type { ListImagesInput, ListImagesResult } from '../lib/contract.js';
 import { runBounded } from '../lib/concurrency.js';
 import { failingClearly } from '../lib/failures.js';
+import { heartbeatProgress } from '../lib/heartbeat.js';
 import { fileNameMatcher } from '../lib/glob.js';
 import { carriedUri, manifestPartUri, resultUri, successUri, type ManifestEntry } from '../lib/layout.js';
 import { queryParquet } from '../lib/parquet.js';
@@ -87,7 +87,7 @@ export async function listImages(input: ListImagesInput, config: WorkerConfig): 
     const window = Math.max(input.partitionSize, Math.min((parallelism + 1) * input.partitionSize, MAX_TAIL_WINDOW));
     const writePart = async (partition: number, entries: ManifestEntry[]) => {
       await staging.write(manifestPartUri(input.staging, partition), JSON.stringify(entries));
-      heartbeat({ images, partitions });
+      heartbeatProgress({ images, partitions });
     };
     await staging.removeAll(joinUri(input.staging, 'manifest'));
     const previous = input.incremental ? await previousVersions(input, scratch) : new Map<string, string>();

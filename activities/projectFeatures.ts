@@ -1,7 +1,7 @@
-import { heartbeat } from '@temporalio/activity';
 import type { WorkerConfig } from '../lib/config.js';
 import type { RunContext } from '../lib/contract.js';
 import { failingClearly } from '../lib/failures.js';
+import { heartbeatProgress } from '../lib/heartbeat.js';
 import { featuresDatasetUri, pcaFileUri, resultUri, stagedResult } from '../lib/layout.js';
 import { readVectorParquet, writeVectorParquet } from '../lib/parquet.js';
 import { projectRows, type PcaModel } from '../lib/pca.js';
@@ -23,7 +23,7 @@ export async function projectFeatures(input: RunContext, config: WorkerConfig): 
         paths.push(...batch.paths);
         labels.push(...batch.labels);
         projected.push(projectRows(model, batch.vectors, batch.paths.length));
-        heartbeat({ rows: paths.length });
+        heartbeatProgress({ rows: paths.length });
       }
       const vectors = new Float32Array(paths.length * model.k);
       let offset = 0;

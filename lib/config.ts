@@ -33,6 +33,9 @@ export const pipelineDefaults = {
   partitionSize: 256,
   maxHistoryEvents: 10_000,
   incremental: false,
+  // Up to here every step after featurizing takes about a second or less (10,000 images: PCA 0.8 s, projection
+  // 0.4 s), so a server round trip per step costs more than the heartbeats it would carry (bench/README.md).
+  localStepsMaxImages: 20_000,
 } as const;
 
 /** Settings of a worker process, read from the environment. */
@@ -164,7 +167,7 @@ export function resolvePipelineInput(input: PipelineInput): ValidPipelineInput {
   if (typeof input !== 'object' || input === null) {
     throw new InputError('the pipeline input must be a JSON object such as {"source":"<dir or s3://bucket/prefix>","output":"<dir or s3://bucket/prefix>"}');
   }
-  const known = new Set(['source', 'output', 'glob', 'k', 'partitionSize', 'maxConcurrentPartitions', 'maxHistoryEvents', 's3Endpoint', 'incremental', 'featurizeTaskQueue']);
+  const known = new Set(['source', 'output', 'glob', 'k', 'partitionSize', 'maxConcurrentPartitions', 'maxHistoryEvents', 's3Endpoint', 'incremental', 'featurizeTaskQueue', 'localStepsMaxImages']);
   for (const key of Object.keys(input)) {
     if (!known.has(key)) problems.push(`unknown option "${key}" (known: ${[...known].join(', ')})`);
   }
@@ -181,6 +184,8 @@ export function resolvePipelineInput(input: PipelineInput): ValidPipelineInput {
   // Without it, the worker that resolves the run fills in its deployment's default (WorkerConfig.maxConcurrentPartitions).
   if (resolved.maxConcurrentPartitions !== undefined) positive('maxConcurrentPartitions', 1_000);
   positive('maxHistoryEvents', 40_000);
+  const localMax = resolved.localStepsMaxImages;
+  if (!Number.isInteger(localMax) || localMax! < 0) problems.push(`"localStepsMaxImages" must be a whole number, 0 or more, got ${JSON.stringify(localMax)}`);
   if (typeof resolved.incremental !== 'boolean') problems.push(`"incremental" must be true or false, got ${JSON.stringify(resolved.incremental)}`);
   if (typeof resolved.glob !== 'string' || resolved.glob === '' || resolved.glob.includes('/')) {
     problems.push(`"glob" must be a file-name pattern such as "*.jpg" (no "/"), got ${JSON.stringify(resolved.glob)}`);

@@ -28,11 +28,20 @@ export interface PipelineInput {
   incremental?: boolean;
   /** Task queue of the featurize activities; default: the control worker's ORCHARD_FEATURIZE_TASK_QUEUE. */
   featurizeTaskQueue?: string;
+  /**
+   * Runs of at most this many images run the steps after featurizing (aggregate, PCA, projection, report, commit) as
+   * local activities, in the worker that holds the workflow task, instead of one round trip through the server each
+   * (default 20,000; 0: always ordinary activities).
+   */
+  localStepsMaxImages?: number;
 }
 
-/** A pipeline input with every default filled in and local paths made absolute. */
-export type ResolvedPipelineInput = Required<Omit<PipelineInput, 's3Endpoint' | 'featurizeTaskQueue'>> &
-  Pick<PipelineInput, 's3Endpoint' | 'featurizeTaskQueue'>;
+/**
+ * A pipeline input with every default filled in and local paths made absolute. `localStepsMaxImages` is absent in
+ * runs resolved before it existed; they run every step as an ordinary activity.
+ */
+export type ResolvedPipelineInput = Required<Omit<PipelineInput, 's3Endpoint' | 'featurizeTaskQueue' | 'localStepsMaxImages'>> &
+  Pick<PipelineInput, 's3Endpoint' | 'featurizeTaskQueue' | 'localStepsMaxImages'>;
 
 /** A checked input with its defaults but the fan-out, which only a worker knows (resolveInput fills it). */
 export type ValidPipelineInput = Omit<ResolvedPipelineInput, 'maxConcurrentPartitions'> & Pick<PipelineInput, 'maxConcurrentPartitions'>;

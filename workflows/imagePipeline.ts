@@ -46,6 +46,10 @@ const featurize = proxyActivities<OrchardActivities>(featurizeOptions);
 // server and its task queues (about 15 ms each on the dev server).
 const local = proxyLocalActivities<OrchardActivities>({ startToCloseTimeout: '1 minute', retry });
 
+// The steps after featurizing, in small runs: each takes about a second or less there, so they run in the worker that
+// holds the workflow task. A worker that dies meanwhile costs a rerun of these steps, once the workflow task times out.
+const localSteps = proxyLocalActivities<OrchardActivities>({ startToCloseTimeout: '10 minutes', retry });
+
 // Cleaning up after a failure must not hold back the failure's report for minutes.
 const cleanup = proxyActivities<OrchardActivities>({
   startToCloseTimeout: '5 minutes',
@@ -154,17 +158,19 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
       await continueAsNew<typeof imagePipeline>(input, state);
     }
 
+    // Runs resolved before the option existed have none, and run every step as an ordinary activity.
+    const steps = listing.images <= (options.localStepsMaxImages ?? 0) ? localSteps : control;
     stage = 'aggregating';
-    const aggregate = await timed('aggregate', () => control.aggregateFeatures({ ...context, partitions: listing.partitions }));
+    const aggregate = await timed('aggregate', () => steps.aggregateFeatures({ ...context, partitions: listing.partitions }));
     stage = 'fitting PCA';
-    const pca = await timed('fitPca', () => control.fitPca({ ...context, k: options.k }));
+    const pca = await timed('fitPca', () => steps.fitPca({ ...context, k: options.k }));
     const variance = await timed('checkVariance', () => checks.checkVariance(pca));
     stage = 'projecting';
-    await timed('project', () => control.projectFeatures(context));
+    await timed('project', () => steps.projectFeatures(context));
     // Runs recorded before the report existed replay without it (test/histories).
     if (patched('run-report')) {
       stage = 'reporting';
-      await timed('report', () => control.writeReport({ ...context, runId: state.firstRunId, timings: state.timings }));
+      await timed('report', () => steps.writeReport({ ...context, runId: state.firstRunId, timings: state.timings }));
     }
     stage = 'committing';
     const summary: RunSummary = {
@@ -184,7 +190,7 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
       startedAt: state.startedAt,
       finishedAt: new Date().toISOString(),
     };
-    const commit = () => control.commitResults({ ...context, summary });
+    const commit = () => steps.commitResults({ ...context, summary });
     // Once the commit has started it finishes: a cancel arriving now must not leave the output half replaced. Runs
     // recorded before this replay with a cancellable commit.
     await (patched('commit-not-cancellable') ? CancellationScope.nonCancellable(commit) : commit());

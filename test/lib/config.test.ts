@@ -10,6 +10,7 @@ test('fills the defaults and makes local paths absolute', () => {
   assert.equal(resolved.k, pipelineDefaults.k);
   assert.equal(resolved.glob, '*.jpg');
   assert.equal(resolved.partitionSize, pipelineDefaults.partitionSize);
+  assert.equal(resolved.localStepsMaxImages, pipelineDefaults.localStepsMaxImages);
 });
 
 test('rejects wrong options with a message per problem', () => {
@@ -20,6 +21,8 @@ test('rejects wrong options with a message per problem', () => {
     return true;
   });
   assert.throws(() => resolvePipelineInput({ source: 's', output: 'o', partitionSize: 0 }), /"partitionSize"/);
+  assert.throws(() => resolvePipelineInput({ source: 's', output: 'o', localStepsMaxImages: -1 }), /"localStepsMaxImages" must be a whole number, 0 or more, got -1/);
+  assert.equal(resolvePipelineInput({ source: 's', output: 'o', localStepsMaxImages: 0 }).localStepsMaxImages, 0);
   assert.throws(() => resolvePipelineInput({ source: 's', output: 'o', glob: 'a/*.jpg' }), /"glob" must be a file-name pattern/);
   assert.throws(() => resolvePipelineInput({ source: 's', output: 'o', colour: 'red' } as never), /unknown option "colour"/);
   assert.throws(() => resolvePipelineInput(null as never), /must be a JSON object/);

@@ -46,7 +46,8 @@ test('one control worker and three featurize workers on separate task queues com
   const handle = await env.client.workflow.start('imagePipeline', {
     taskQueue: 'fleet-control',
     workflowId: 'fleet',
-    args: [{ source: 's3://fleet/photos', output: 's3://fleet/Results', k: 3, partitionSize: 8 }],
+    // Ordinary activities for every step, as in runs of more than localStepsMaxImages: each lands on its queue.
+    args: [{ source: 's3://fleet/photos', output: 's3://fleet/Results', k: 3, partitionSize: 8, localStepsMaxImages: 0 }],
   });
   const summary = (await handle.result()) as RunSummary;
   await verifyResult(await fetchResult('s3://fleet/Results', path.join(work, 'fetched')), summary, { paths: images, k: 3 });

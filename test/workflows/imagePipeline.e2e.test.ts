@@ -60,6 +60,13 @@ test('all 900 sample images: folder labels, real features, a PCA that matches an
   const partitions = tailPartitionSizes(900, pipelineDefaults.partitionSize, pipeline.config.maxConcurrentPartitions).length;
   assert.equal(summaries.length, partitions);
   assert.deepEqual(summaries, [...Array(partitions).keys()].map((i) => `partition ${i + 1} of ${partitions}`));
+  // A run this small makes the steps after featurizing local activities: markers, no activity tasks on the server.
+  const scheduled = events.map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter((name) => name);
+  assert.deepEqual([...new Set(scheduled)], ['listImages', 'featurizePartition']);
+  const localTypes = events
+    .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')
+    .map((e) => (JSON.parse(Buffer.from(e.markerRecordedEventAttributes!.details!.data!.payloads![0].data!).toString('utf8')) as { activity_type: string }).activity_type);
+  assert.deepEqual(localTypes, ['resolveInput', 'aggregateFeatures', 'fitPca', 'checkVariance', 'projectFeatures', 'writeReport', 'commitResults']);
 
   const status = execFileSync(process.execPath, [path.join(projectRoot, 'dist', 'scripts', 'status.js'), 'e2e-first'], {
     env: { ...process.env, TEMPORAL_ADDRESS: env.address },
