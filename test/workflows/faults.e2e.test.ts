@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { CancelledFailure, WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { CancelledFailure, WorkflowFailedError, type Client, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { connectClient, failureReason } from '../../lib/client.js';
 import { delay } from '../../lib/concurrency.js';
 import type { PipelineInput, PipelineProgress, RunSummary } from '../../lib/contract.js';
@@ -54,7 +54,7 @@ async function workers(taskQueue: string, processes: number, env: Record<string,
   return pool;
 }
 
-function start(taskQueue: string, input: Partial<PipelineInput> = {}): Promise<WorkflowHandle> {
+function start(taskQueue: string, input: Partial<PipelineInput> = {}): Promise<WorkflowHandleWithFirstExecutionRunId> {
   return client.workflow.start('imagePipeline', {
     taskQueue,
     workflowId: `faults-${++runs}`,
@@ -86,6 +86,24 @@ test('a worker process killed with SIGKILL mid-featurization: the other finishes
   const summary = (await handle.result()) as RunSummary;
   assert.equal(victim.signalCode, 'SIGKILL');
   await assertExactlyOnce(path.join(work, `out-${runs}`), summary);
+});
+
+test('every worker process killed during the local steps after featurizing: the replacements run them again', async () => {
+  const pool = await workers('kill-local', 2);
+  const handle = await start('kill-local');
+  const output = path.join(work, `out-${runs}`);
+  const model = path.join(output, '_staging', handle.firstExecutionRunId, 'result', 'pca_model.json');
+  // fitPca has written the model: the workflow task that runs the local steps is open until the commit is done.
+  while (!(await fs.stat(model).catch(() => undefined))) await delay(2);
+  const victims = [...pool.children];
+  for (const victim of victims) victim.kill('SIGKILL');
+  assert.equal(await fs.stat(path.join(output, '_SUCCESS')).catch(() => undefined), undefined, 'killed before the commit ended');
+  const summary = (await handle.result()) as RunSummary;
+  assert.ok(victims.every((victim) => victim.signalCode === 'SIGKILL'));
+  await assertExactlyOnce(output, summary);
+  // The dead worker's workflow task timed out and the steps it had not recorded ran again elsewhere.
+  const events = (await handle.fetchHistory()).events ?? [];
+  assert.ok(events.some((e) => e.workflowTaskTimedOutEventAttributes), 'the open workflow task timed out');
 });
 
 test('the Temporal server killed and restarted on its SQLite file: the run resumes and completes', async () => {
