@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { defaultSampleDir } from '../lib/config.js';
 import { DEFAULT_LAYOUT, listJpegs, runLayout, type Layout } from './ceilingRun.js';
-import { ceilingLayout, generatedDatasetDir, measurePipelineRun, tableRow, type PipelineRunFigures } from './pipelineRun.js';
+import { ceilingLayout, generatedDatasetDir, measurePipelineRuns, tableRow, type PipelineRunFigures } from './pipelineRun.js';
 import { medianRun, printTable, saveResults } from './report.js';
 
 const datasets = process.argv.slice(2).length > 0 ? process.argv.slice(2) : [process.env.ORCHARD_SAMPLE_DIR || defaultSampleDir, generatedDatasetDir];
@@ -15,27 +15,35 @@ for (const dir of datasets) {
   });
 }
 // This machine's speed drifts by 5-10 % over minutes, so the ratio is not taken against a ceiling measured earlier:
-// each of three rounds runs the ceiling's best layout, then the pipeline, and the medians are compared.
+// each of three rounds runs the ceiling's best layout, then the pipeline, and the medians are compared. Each round
+// runs the pipeline twice on the same fresh workers: the first run is what a run gets right after `npm run worker`
+// starts, the second what it gets from workers that have run before, as a deployment's long-lived workers have.
 const RUNS = 3;
-const runs: (PipelineRunFigures & { ceilingImagesPerSecond: number; imagesPerSecondOfRuns: number[]; ceilingOfRuns: number[]; layout: Layout })[] = [];
+const WORKER_STATES = ['fresh workers', 'same workers, 2nd run'] as const;
+const runs: (PipelineRunFigures & { workersState: string; ceilingImagesPerSecond: number; imagesPerSecondOfRuns: number[]; ceilingOfRuns: number[]; layout: Layout })[] = [];
 for (const dir of datasets) {
   const layout = (await ceilingLayout(dir)) ?? DEFAULT_LAYOUT;
   const files = await listJpegs(dir);
-  const measured: PipelineRunFigures[] = [];
+  const measured: PipelineRunFigures[][] = WORKER_STATES.map(() => []);
   const ceilings: number[] = [];
   for (let run = 1; run <= RUNS; run++) {
-    console.error(`round ${run} of ${RUNS} on ${dir}: the ceiling's tight loop, then the pipeline`);
+    console.error(`round ${run} of ${RUNS} on ${dir}: the ceiling's tight loop, then the pipeline twice on the same workers`);
     ceilings.push((await runLayout(files, layout)).imagesPerSecond);
-    measured.push(await measurePipelineRun({ source: dir, label: path.basename(dir) }));
+    const pair = await measurePipelineRuns({ source: dir, label: path.basename(dir) }, WORKER_STATES.length);
+    pair.forEach((figures, i) => measured[i].push(figures));
   }
-  const pipeline = medianRun(measured, (run) => run.imagesPerSecond);
   const ceiling = medianRun(ceilings, (rate) => rate);
-  runs.push({
-    ...pipeline.median,
-    imagesPerSecondOfRuns: pipeline.values,
-    ceilingImagesPerSecond: ceiling.median,
-    ceilingOfRuns: ceiling.values,
-    layout,
+  WORKER_STATES.forEach((workersState, i) => {
+    const pipeline = medianRun(measured[i], (run) => run.imagesPerSecond);
+    runs.push({
+      ...pipeline.median,
+      label: `${path.basename(dir)} (${workersState})`,
+      workersState,
+      imagesPerSecondOfRuns: pipeline.values,
+      ceilingImagesPerSecond: ceiling.median,
+      ceilingOfRuns: ceiling.values,
+      layout,
+    });
   });
 }
 printTable(

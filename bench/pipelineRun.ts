@@ -66,7 +66,7 @@ async function statusMiB(pid: number | undefined, field: 'VmHWM' | 'VmRSS'): Pro
 
 const peakRssMiB = (pid: number | undefined) => statusMiB(pid, 'VmHWM');
 
-/** Activity busy intervals of a workflow run, from its history (milliseconds since epoch). */
+/** Activity busy intervals of a workflow run, local activities included, from its history (milliseconds since epoch). */
 async function activityIntervals(client: Client, workflowId: string, runId: string) {
   const intervals: { type: string; start: number; end: number }[] = [];
   let next: string | undefined = runId;
@@ -96,6 +96,13 @@ async function activityIntervals(client: Client, workflowId: string, runId: stri
         const begin = started.get(String(done.startedEventId));
         if (begin) intervals.push({ ...begin, end: at });
       }
+      // A local activity leaves one marker, with its type and its schedule and completion times.
+      const marker = event.markerRecordedEventAttributes;
+      const data = marker?.markerName === 'core_local_activity' ? marker.details?.data?.payloads?.[0]?.data : undefined;
+      if (data) {
+        const local = JSON.parse(Buffer.from(data).toString('utf8')) as { activity_type: string; original_schedule_time: unknown; complete_time: unknown };
+        intervals.push({ type: local.activity_type, start: time(local.original_schedule_time), end: time(local.complete_time) });
+      }
       next = event.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? next;
     }
   }
@@ -119,11 +126,20 @@ function unionLength(intervals: { start: number; end: number }[]): number {
 
 /** Run the pipeline once on a fresh server and workers, and measure it. */
 export async function measurePipelineRun(options: PipelineRunOptions): Promise<PipelineRunFigures> {
+  const [run] = await measurePipelineRuns(options, 1);
+  return run;
+}
+
+/**
+ * Run the pipeline `count` times in a row on one fresh server and one set of fresh workers, and measure each run: the
+ * first shows what a run gets from workers started just before it, the later ones what long-lived workers give.
+ */
+export async function measurePipelineRuns(options: PipelineRunOptions, count: number): Promise<PipelineRunFigures[]> {
   const base = await findFreePortBase([0, 1000]);
   const benchDir = path.join(stateDir, 'bench');
   await fs.mkdir(benchDir, { recursive: true });
   const dbFile = path.join(benchDir, `temporal-${base}.db`);
-  const output = path.join(benchDir, `out-${options.label}`);
+  const outputs: string[] = [];
   let server: DevServer | undefined;
   let pool: WorkerPool | undefined;
   const workerConfig = loadWorkerConfig({ ...process.env, ...options.workerEnv });
@@ -135,62 +151,76 @@ export async function measurePipelineRun(options: PipelineRunOptions): Promise<P
     // Start timing once every worker polls: bundling the workflow code at start-up is not pipeline time.
     await pool.ready;
     const client = await connectClient(server.address);
-    const input = {
-      source: options.source,
-      output,
-      ...(options.partitionSize ? { partitionSize: options.partitionSize } : {}),
-      ...(options.maxConcurrentPartitions ? { maxConcurrentPartitions: options.maxConcurrentPartitions } : {}),
-    };
-    const workflowId = `bench-${options.label}-${base}`;
-    const measured = [server.process.pid, process.pid, ...pool.children.map((child) => child.pid)];
-    const cpuBefore = await Promise.all(measured.map(cpuSeconds));
-    const rssSamples: number[][] = [];
-    const sampler = setInterval(() => {
-      void Promise.all(pool!.children.map((child) => statusMiB(child.pid, 'VmRSS'))).then((sample) => rssSamples.push(sample));
-    }, 500);
-    const started = performance.now();
-    const summary: RunSummary = await runPipeline(client, input, {
-      taskQueue,
-      workflowId,
-      onProgress: (line) => process.stderr.write(`  ${line}\n`),
-      intervalMs: 5000,
-    });
-    const wallSeconds = (performance.now() - started) / 1000;
-    clearInterval(sampler);
-    const quarters = [0.25, 0.5, 0.75, 1].map((q) => rssSamples[Math.max(0, Math.ceil(q * rssSamples.length) - 1)] ?? []);
-    const cpuAfter = await Promise.all(measured.map(cpuSeconds));
-    const cpuUsed = cpuAfter.map((after, i) => after - cpuBefore[i]);
-    const workerCpu = cpuUsed.slice(2).reduce((sum, used) => sum + used, 0);
-    const { intervals, first, last } = await activityIntervals(client, workflowId, summary.runId);
-    const featurize = intervals.filter((i) => i.type === 'featurizePartition');
-    const featurizeWall = Math.max(...featurize.map((i) => i.end)) - Math.min(...featurize.map((i) => i.start));
-    const slots = workerCount * workerConfig.maxConcurrentActivities;
-    const busy = featurize.reduce((sum, i) => sum + (i.end - i.start), 0);
-    const peakRssMiBs: Record<string, number> = { server: await peakRssMiB(server.process.pid), client: await peakRssMiB(process.pid) };
-    for (const [i, worker] of pool.children.entries()) peakRssMiBs[`worker${i + 1}`] = await peakRssMiB(worker.pid);
+    const figures: PipelineRunFigures[] = [];
+    for (let n = 1; n <= count; n++) {
+      // Each run writes to its own output, so a later run does not archive an earlier one's result on top.
+      const output = path.join(benchDir, `out-${options.label}-${n}`);
+      outputs.push(output);
+      figures.push(await measureRun(client, server, pool, { ...options, workerCount, slots: workerCount * workerConfig.maxConcurrentActivities, taskQueue, output, workflowId: `bench-${options.label}-${base}-${n}` }));
+    }
     await client.connection.close();
-    const seconds = (record: Record<string, number>) => Object.fromEntries(Object.entries(record).map(([k, v]) => [k, v / 1000]));
-    return {
-      label: options.label,
-      images: summary.featurized + summary.failed,
-      workers: workerCount,
-      wallSeconds,
-      imagesPerSecond: (summary.featurized + summary.failed) / wallSeconds,
-      stages: seconds(summary.timings),
-      featurizeSums: seconds(summary.featurizeTimings),
-      orchestrationOverhead: 1 - unionLength(intervals) / (last - first),
-      featurizeSlotIdle: 1 - busy / (slots * featurizeWall),
-      peakRssMiB: peakRssMiBs,
-      workerCpuUtilisation: workerCpu / (os.availableParallelism() * wallSeconds),
-      cpuSeconds: Object.fromEntries(['server', 'client', ...pool.children.map((_, i) => `worker${i + 1}`)].map((name, i) => [name, cpuUsed[i]])),
-      workerRssByQuarterMiB: pool.children.map((_, i) => quarters.map((sample) => sample[i])),
-    };
+    return figures;
   } finally {
     await pool?.stop();
     await server?.stop();
-    await fs.rm(output, { recursive: true, force: true });
+    for (const output of outputs) await fs.rm(output, { recursive: true, force: true });
     await fs.rm(dbFile, { force: true });
   }
+}
+
+async function measureRun(
+  client: Client,
+  server: DevServer,
+  pool: WorkerPool,
+  run: PipelineRunOptions & { workerCount: number; slots: number; taskQueue: string; output: string; workflowId: string },
+): Promise<PipelineRunFigures> {
+  const input = {
+    source: run.source,
+    output: run.output,
+    ...(run.partitionSize ? { partitionSize: run.partitionSize } : {}),
+    ...(run.maxConcurrentPartitions ? { maxConcurrentPartitions: run.maxConcurrentPartitions } : {}),
+  };
+  const measured = [server.process.pid, process.pid, ...pool.children.map((child) => child.pid)];
+  const cpuBefore = await Promise.all(measured.map(cpuSeconds));
+  const rssSamples: number[][] = [];
+  const sampler = setInterval(() => {
+    void Promise.all(pool.children.map((child) => statusMiB(child.pid, 'VmRSS'))).then((sample) => rssSamples.push(sample));
+  }, 500);
+  const started = performance.now();
+  const summary: RunSummary = await runPipeline(client, input, {
+    taskQueue: run.taskQueue,
+    workflowId: run.workflowId,
+    onProgress: (line) => process.stderr.write(`  ${line}\n`),
+    intervalMs: 5000,
+  });
+  const wallSeconds = (performance.now() - started) / 1000;
+  clearInterval(sampler);
+  const quarters = [0.25, 0.5, 0.75, 1].map((q) => rssSamples[Math.max(0, Math.ceil(q * rssSamples.length) - 1)] ?? []);
+  const cpuAfter = await Promise.all(measured.map(cpuSeconds));
+  const cpuUsed = cpuAfter.map((after, i) => after - cpuBefore[i]);
+  const workerCpu = cpuUsed.slice(2).reduce((sum, used) => sum + used, 0);
+  const { intervals, first, last } = await activityIntervals(client, run.workflowId, summary.runId);
+  const featurize = intervals.filter((i) => i.type === 'featurizePartition');
+  const featurizeWall = Math.max(...featurize.map((i) => i.end)) - Math.min(...featurize.map((i) => i.start));
+  const busy = featurize.reduce((sum, i) => sum + (i.end - i.start), 0);
+  const peakRssMiBs: Record<string, number> = { server: await peakRssMiB(server.process.pid), client: await peakRssMiB(process.pid) };
+  for (const [i, worker] of pool.children.entries()) peakRssMiBs[`worker${i + 1}`] = await peakRssMiB(worker.pid);
+  const seconds = (record: Record<string, number>) => Object.fromEntries(Object.entries(record).map(([k, v]) => [k, v / 1000]));
+  return {
+    label: run.label,
+    images: summary.featurized + summary.failed,
+    workers: run.workerCount,
+    wallSeconds,
+    imagesPerSecond: (summary.featurized + summary.failed) / wallSeconds,
+    stages: seconds(summary.timings),
+    featurizeSums: seconds(summary.featurizeTimings),
+    orchestrationOverhead: 1 - unionLength(intervals) / (last - first),
+    featurizeSlotIdle: 1 - busy / (run.slots * featurizeWall),
+    peakRssMiB: peakRssMiBs,
+    workerCpuUtilisation: workerCpu / (os.availableParallelism() * wallSeconds),
+    cpuSeconds: Object.fromEntries(['server', 'client', ...pool.children.map((_, i) => `worker${i + 1}`)].map((name, i) => [name, cpuUsed[i]])),
+    workerRssByQuarterMiB: pool.children.map((_, i) => quarters.map((sample) => sample[i])),
+  };
 }
 
 type SavedCeiling = { figures: { datasets: Record<string, { best: Layout & { imagesPerSecond: number } }> } };
