@@ -33,8 +33,8 @@ export const pipelineDefaults = {
   partitionSize: 256,
   maxHistoryEvents: 10_000,
   incremental: false,
-  // Up to here every step after featurizing takes about a second or less (10,000 images: PCA 0.8 s, projection
-  // 0.4 s), so a server round trip per step costs more than the heartbeats it would carry (bench/README.md).
+  // Up to here every step after featurizing takes about a second or less (10,000 images: PCA 0.7-0.8 s, projection
+  // 0.3-0.4 s), so a server round trip per step costs more than the heartbeats it would carry (bench/README.md).
   localStepsMaxImages: 20_000,
 } as const;
 
