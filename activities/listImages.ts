@@ -52,6 +52,28 @@ export function tailPartitionSizes(remaining: number, maxSize: number, paralleli
   return sizes.sort((a, b) => b - a);
 }
 
+/**
+ * Sizes for a run whose images all fit in one wave (at most `parallelism` x `maxSize`): one partition per slot, sizes
+ * within one image of each other, so partitions that start together also end together. Fewer partitions when there
+ * is less than a batch of images per slot. Measured on the sample (4 partitions of 225 instead of 10 shrinking ones,
+ * from a listing ordered by path hash): 10 of 10 paired runs faster, 0.26 s less, server CPU 0.23 -> 0.15 s.
+ */
+export function oneWavePartitionSizes(images: number, maxSize: number, parallelism: number): number[] {
+  if (images === 0) return [];
+  const count = Math.max(Math.ceil(images / maxSize), Math.min(parallelism, Math.ceil(images / TAIL_MULTIPLE)));
+  const size = Math.floor(images / count);
+  return Array.from({ length: count }, (_, i) => size + (i < images % count ? 1 : 0));
+}
+
+/** A 32-bit hash of a path (FNV-1a, then MurmurHash3's finaliser so the file name moves the high bits too): a fixed order that mixes folders. */
+function pathHash(uri: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < uri.length; i++) hash = Math.imul(hash ^ uri.charCodeAt(i), 0x01000193);
+  hash = Math.imul(hash ^ (hash >>> 16), 0x85ebca6b);
+  hash = Math.imul(hash ^ (hash >>> 13), 0xc2b2ae35);
+  return (hash ^ (hash >>> 16)) >>> 0;
+}
+
 /** Path -> version of every image in the last committed result, or an empty map when there is none. */
 async function previousVersions(input: ListImagesInput, scratch: string): Promise<Map<string, string>> {
   const output = storageFor(input.output, input);
@@ -106,8 +128,15 @@ export async function listImages(input: ListImagesInput, config: WorkerConfig): 
       pending.push({ uri: object.uri, label, size: object.size, version: object.version });
       if (pending.length === window) await writePart(partitions++, pending.splice(0, input.partitionSize));
     }
-    // The tail's parts are written MANIFEST_WRITES at a time: the sample's 16 take 4-5 ms instead of 16-17 ms.
-    const tail = tailPartitionSizes(pending.length, input.partitionSize, parallelism).map((size) => ({ partition: partitions++, entries: pending.splice(0, size) }));
+    // The held-back entries go in path-hash order, so each partition cut from them mixes folders, image sizes and so
+    // decode costs, and its time follows its image count, as in the ceiling loop's round-robin split. A run that fits
+    // in one wave is split evenly; after full partitions, the tail shrinks (guided self-scheduling).
+    const hashed = pending.map((entry) => ({ entry, hash: pathHash(entry.uri) })).sort((a, b) => a.hash - b.hash);
+    pending.splice(0, pending.length, ...hashed.map(({ entry }) => entry));
+    const oneWave = partitions === 0 && pending.length <= parallelism * input.partitionSize;
+    const sizes = (oneWave ? oneWavePartitionSizes : tailPartitionSizes)(pending.length, input.partitionSize, parallelism);
+    // These parts are written MANIFEST_WRITES at a time (16 parts: 4-5 ms instead of 16-17 ms one by one).
+    const tail = sizes.map((size) => ({ partition: partitions++, entries: pending.splice(0, size) }));
     await runBounded(tail, MANIFEST_WRITES, ({ partition, entries }) => writePart(partition, entries));
     await staging.write(carriedUri(input.staging), carried.join('\n') + (carried.length > 0 ? '\n' : ''));
     if (images === 0) {

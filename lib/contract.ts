@@ -57,7 +57,7 @@ export interface RunContext {
 
 export interface ListImagesInput extends RunContext {
   glob: string;
-  /** The largest partition; the last ones are smaller (see tailPartitionSizes in activities/listImages.ts). */
+  /** The largest partition; the last ones are smaller (see tailPartitionSizes and oneWavePartitionSizes in activities/listImages.ts). */
   partitionSize: number;
   /** How many partitions run at once; absent in runs started before tapering existed (no tapering then). */
   maxConcurrentPartitions?: number;

@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { listImages, tailPartitionSizes } from '../../activities/listImages.js';
+import { listImages, oneWavePartitionSizes, tailPartitionSizes } from '../../activities/listImages.js';
 import { defaultSampleDir, loadWorkerConfig } from '../../lib/config.js';
 import type { ListImagesResult } from '../../lib/contract.js';
 import { manifestPartUri, type ManifestEntry } from '../../lib/layout.js';
@@ -44,17 +44,55 @@ test('without parallelism, or with partitions of 32 or fewer, every partition is
   assert.deepEqual(tailPartitionSizes(0, 128, 8), []);
 });
 
-test('the sample lists into full partitions, then shrinking ones, in listing order', async () => {
+test('a run that fits in one wave gets one partition per slot, within one image of each other', () => {
+  for (const [images, maxSize, parallelism] of [[900, 256, 4], [1024, 256, 4], [13, 5, 8], [40, 128, 8], [7, 128, 4], [1, 256, 4]]) {
+    const sizes = oneWavePartitionSizes(images, maxSize, parallelism);
+    assert.equal(sum(sizes), images, `${images}: ${sizes}`);
+    assert.ok(sizes.every((size) => size <= maxSize && size > 0), `${images}: ${sizes}`);
+    assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1, `${images}: ${sizes}`);
+  }
+  assert.deepEqual(oneWavePartitionSizes(900, 256, 4), [225, 225, 225, 225]);
+  assert.deepEqual(oneWavePartitionSizes(13, 5, 8), [5, 4, 4]);
+  // Less than a batch of images per slot makes fewer partitions.
+  assert.deepEqual(oneWavePartitionSizes(40, 128, 8), [8, 8, 8, 8, 8]);
+  assert.deepEqual(oneWavePartitionSizes(0, 128, 8), []);
+});
+
+/** The manifest parts a listing wrote. */
+async function manifestParts(staging: string, listing: ListImagesResult): Promise<ManifestEntry[][]> {
+  const parts: ManifestEntry[][] = [];
+  for (let n = 0; n < listing.partitions; n++) parts.push(JSON.parse(await fs.readFile(manifestPartUri(staging, n), 'utf8')) as ManifestEntry[]);
+  return parts;
+}
+
+test('the sample lists into full partitions in listing order, then shrinking ones that mix the folders', async () => {
   const staging = path.join(work, 'staging');
   const config = { ...loadWorkerConfig(), scratchDir: path.join(work, 'scratch') };
   const input = { source: defaultSampleDir, output: path.join(work, 'out'), staging, glob: '*.jpg', k: 5, incremental: false };
   const listing: ListImagesResult = await new MockActivityEnvironment().run(listImages, { ...input, partitionSize: 64, maxConcurrentPartitions: 4 }, config);
-  const parts: ManifestEntry[][] = [];
-  for (let n = 0; n < listing.partitions; n++) parts.push(JSON.parse(await fs.readFile(manifestPartUri(staging, n), 'utf8')) as ManifestEntry[]);
+  const parts = await manifestParts(staging, listing);
   const sizes = parts.map((part) => part.length);
   assert.deepEqual(sizes, [...Array(9).fill(64), ...tailPartitionSizes(900 - 9 * 64, 64, 4)]);
   assert.ok(sizes.at(-1)! < 64 && sizes.at(-1)! >= 32, `tail: ${sizes}`);
   const uris = parts.flat().map((entry) => entry.uri);
   assert.equal(new Set(uris).size, 900);
-  assert.deepEqual(uris, [...uris].sort(), 'partitions follow the listing order');
+  const full = uris.slice(0, 9 * 64);
+  assert.deepEqual(full, [...uris].sort().slice(0, 9 * 64), 'full partitions follow the listing order');
+  // The last partition (32 images) holds images of several of the last folders, not of one.
+  const lastLabels = new Set(parts.at(-1)!.map((entry) => entry.label));
+  assert.ok(lastLabels.size >= 3, `labels of the last partition: ${[...lastLabels]}`);
+});
+
+test('the sample fits in one wave: one partition per slot, each mixing all 15 folders, the same on every listing', async () => {
+  const staging = path.join(work, 'staging-wave');
+  const config = { ...loadWorkerConfig(), scratchDir: path.join(work, 'scratch') };
+  const input = { source: defaultSampleDir, output: path.join(work, 'out'), staging, glob: '*.jpg', k: 5, incremental: false, partitionSize: 256, maxConcurrentPartitions: 4 };
+  const listing: ListImagesResult = await new MockActivityEnvironment().run(listImages, input, config);
+  const parts = await manifestParts(staging, listing);
+  assert.deepEqual(parts.map((part) => part.length), [225, 225, 225, 225]);
+  for (const part of parts) assert.equal(new Set(part.map((entry) => entry.label)).size, 15);
+  assert.equal(new Set(parts.flat().map((entry) => entry.uri)).size, 900);
+  // A retried listing writes the same partitions.
+  await new MockActivityEnvironment().run(listImages, input, config);
+  assert.deepEqual(await manifestParts(staging, listing), parts);
 });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { tailPartitionSizes } from '../../activities/listImages.js';
+import { oneWavePartitionSizes } from '../../activities/listImages.js';
 import { pipelineDefaults, projectRoot, temporalCliPath } from '../../lib/config.js';
 import type { RunSummary } from '../../lib/contract.js';
 import sharp from 'sharp';
@@ -55,9 +55,8 @@ test('all 900 sample images: folder labels, real features, a PCA that matches an
   const summaries = events
     .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'featurizePartition')
     .map((e) => JSON.parse(Buffer.from(e.userMetadata?.summary?.data ?? []).toString('utf8')) as string);
-  // 900 images are fewer than one window of full partitions: all of them are tail partitions.
-  // The test worker resolves the fan-out: its pool's slots.
-  const partitions = tailPartitionSizes(900, pipelineDefaults.partitionSize, pipeline.config.maxConcurrentPartitions).length;
+  // 900 images fit in one wave of partitions: one per activity slot (the test worker resolves the fan-out: its slots).
+  const partitions = oneWavePartitionSizes(900, pipelineDefaults.partitionSize, pipeline.config.maxConcurrentPartitions).length;
   assert.equal(summaries.length, partitions);
   assert.deepEqual(summaries, [...Array(partitions).keys()].map((i) => `partition ${i + 1} of ${partitions}`));
   // A run this small makes the steps after featurizing local activities: markers, no activity tasks on the server.
