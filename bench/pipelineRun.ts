@@ -82,6 +82,7 @@ async function activityIntervals(client: Client, workflowId: string, runId: stri
       return seconds * 1000 + (ts.nanos ?? 0) / 1e6;
     };
     next = undefined;
+    let taskCompleted = 0;
     for (const event of history.events ?? []) {
       const at = time(event.eventTime);
       first = Math.min(first, at);
@@ -96,12 +97,15 @@ async function activityIntervals(client: Client, workflowId: string, runId: stri
         const begin = started.get(String(done.startedEventId));
         if (begin) intervals.push({ ...begin, end: at });
       }
-      // A local activity leaves one marker, with its type and its schedule and completion times.
+      if (event.workflowTaskCompletedEventAttributes) taskCompleted = at;
+      // A local activity leaves a marker after the workflow task that ran it. Its times do not share one clock (its
+      // completion can read earlier than its scheduling), so it counts as running from its scheduling to the end of
+      // that task: local activities in one task run back to back.
       const marker = event.markerRecordedEventAttributes;
       const data = marker?.markerName === 'core_local_activity' ? marker.details?.data?.payloads?.[0]?.data : undefined;
       if (data) {
-        const local = JSON.parse(Buffer.from(data).toString('utf8')) as { activity_type: string; original_schedule_time: unknown; complete_time: unknown };
-        intervals.push({ type: local.activity_type, start: time(local.original_schedule_time), end: time(local.complete_time) });
+        const local = JSON.parse(Buffer.from(data).toString('utf8')) as { activity_type: string; original_schedule_time: unknown };
+        intervals.push({ type: local.activity_type, start: Math.min(time(local.original_schedule_time), taskCompleted), end: taskCompleted });
       }
       next = event.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? next;
     }
