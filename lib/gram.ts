@@ -195,22 +195,21 @@ export class MatrixProduct {
   /** Q A for row-major Q (rows x inner) and A (inner x columns); rows x columns, row-major. */
   async multiply(q: Float64Array, rows: number, a: Float64Array, inner: number, columns: number): Promise<Float64Array> {
     if (q.length < rows * inner || a.length < inner * columns) throw new Error(`MatrixProduct: operands too small for ${rows} x ${inner} times ${inner} x ${columns}`);
-    const results = await this.#product.run({
-      q: new ort.Tensor('float64', q.subarray(0, rows * inner), [rows, inner]),
-      a: new ort.Tensor('float64', a.subarray(0, inner * columns), [inner, columns]),
-    });
+    const results = await this.#product.run({ q: float64Matrix(q, rows, inner), a: float64Matrix(a, inner, columns) });
     return results.y.data as Float64Array;
   }
 
   /** (Q X^T) X for row-major Q (rows x dim) and X (n x dim); rows x dim, row-major. */
   async multiplyByGram(q: Float64Array, rows: number, x: Float64Array, n: number, dim: number): Promise<Float64Array> {
     if (q.length < rows * dim || x.length < n * dim) throw new Error(`MatrixProduct: operands too small for ${rows} x ${dim} and ${n} x ${dim}`);
-    const results = await this.#gram.run({
-      q: new ort.Tensor('float64', q.subarray(0, rows * dim), [rows, dim]),
-      x: new ort.Tensor('float64', x.subarray(0, n * dim), [n, dim]),
-    });
+    const results = await this.#gram.run({ q: float64Matrix(q, rows, dim), x: float64Matrix(x, n, dim) });
     return results.y.data as Float64Array;
   }
+}
+
+/** The leading rows x columns values of `data` as a row-major float64 matrix tensor (no copy). */
+function float64Matrix(data: Float64Array, rows: number, columns: number): ort.Tensor {
+  return new ort.Tensor('float64', data.subarray(0, rows * columns), [rows, columns]);
 }
 
 const products = createdOnce<MatrixProduct>();
