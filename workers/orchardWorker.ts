@@ -1,27 +1,14 @@
-import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import type { WorkerConfig } from '../lib/config.js';
-import { configureSharp, PIXELS_PER_IMAGE } from '../lib/images.js';
-import { loadFeatureModel } from '../lib/model.js';
+import { configureSharp } from '../lib/images.js';
+import { warmUp } from './warmUp.js';
 import { workflowCode } from './workflowCode.js';
 
 /** The activities a worker of each role registers. */
 function activitiesFor(config: WorkerConfig) {
   const { featurizePartition, ...control } = createActivities(config);
   return config.role === 'featurize' ? { featurizePartition } : config.role === 'control' ? control : { featurizePartition, ...control };
-}
-
-/**
- * Load the model and run one batch before the worker polls, so the first partition does not pay for it. Best effort:
- * a missing or broken model is reported by the first featurize activity, with the fix, and the worker stays up.
- */
-async function warmUpModel(config: WorkerConfig): Promise<void> {
-  try {
-    const model = await loadFeatureModel({ path: config.modelPath, threads: config.inferenceThreads });
-    await model.embed(new Float32Array(config.batchSize * PIXELS_PER_IMAGE), config.batchSize);
-  } catch (err) {
-    Runtime.instance().logger.warn('model not loaded at start-up; featurize activities will report why', { error: (err as Error).message });
-  }
 }
 
 /** A worker for `config.role`: the Orchard workflow and activities on `config.taskQueue`, or featurizing only. */
@@ -32,7 +19,7 @@ export async function createOrchardWorker(config: WorkerConfig, connection?: Nat
       `ORCHARD_FEATURIZE_TASK_QUEUE=${config.featurizeTaskQueue} differs from the task queue ${config.taskQueue}: run this worker with ORCHARD_WORKER_ROLE=control, and featurize workers with ORCHARD_WORKER_ROLE=featurize`,
     );
   }
-  if (config.role !== 'control') await warmUpModel(config);
+  await warmUp(config);
   const featurizeOnly = config.role === 'featurize';
   return Worker.create({
     connection: connection ?? (await NativeConnection.connect({ address: config.address })),

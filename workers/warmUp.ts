@@ -1,0 +1,74 @@
+// What a worker process does before it polls: create the per-process resources the activities use lazily (the model
+// session, DuckDB, the PCA products, the SVG renderer) and run their code once on a few rows, so the first run does
+// not pay for it in its critical path.
+import path from 'node:path';
+import { Runtime } from '@temporalio/worker';
+import sharp from 'sharp';
+import { FEATURE_DIM, type WorkerConfig } from '../lib/config.js';
+import { PIXELS_PER_IMAGE } from '../lib/images.js';
+import { loadFeatureModel } from '../lib/model.js';
+import { literalFiles, queryParquet, readVectorParquet, writeVectorParquet } from '../lib/parquet.js';
+import { fitPcaFromRows, projectRows } from '../lib/pca.js';
+import { renderReportSvg } from '../lib/report.js';
+import { withScratchDir } from '../lib/scratch.js';
+
+const ROWS = 8;
+
+/** `ROWS` synthetic feature vectors with two labels. */
+function syntheticRows() {
+  const vectors = Float32Array.from({ length: ROWS * FEATURE_DIM }, (_, i) => Math.sin(i * 0.37) + (i % 7) / 7);
+  const paths = Array.from({ length: ROWS }, (_, i) => `warm-up/${i}.jpg`);
+  const labels = paths.map((_, i) => (i % 2 === 0 ? 'a' : 'b'));
+  return { paths, labels, vectors, dim: FEATURE_DIM };
+}
+
+/** Load the model and run one batch: the first partition of each process no longer pays about 75 ms. */
+async function warmUpModel(config: WorkerConfig): Promise<void> {
+  const model = await loadFeatureModel({ path: config.modelPath, threads: config.inferenceThreads });
+  await model.embed(new Float32Array(config.batchSize * PIXELS_PER_IMAGE), config.batchSize);
+}
+
+/**
+ * Write and read a small features file, and for workers that run the steps after featurizing, fit and project a PCA
+ * on it and render a report drawing. In a fresh process these cost 50-150 ms the first time (DuckDB's instance,
+ * the PCA's onnxruntime session, librsvg, and the code's first run), paid at the end of a run otherwise.
+ */
+async function warmUpSteps(config: WorkerConfig): Promise<void> {
+  await withScratchDir(config.scratchDir, async (dir) => {
+    const rows = syntheticRows();
+    const file = path.join(dir, 'warm-up.parquet');
+    await writeVectorParquet(file, 'features', rows);
+    if (config.role === 'featurize') return;
+    for await (const batch of readVectorParquet([file], 'features')) {
+      const model = await fitPcaFromRows(batch.vectors, batch.paths.length, batch.dim, 2);
+      projectRows(model, batch.vectors, batch.paths.length);
+    }
+    await queryParquet('SELECT label, count(*) AS n FROM read_parquet($1) GROUP BY 1', [literalFiles([file])]);
+    const drawing = renderReportSvg({
+      title: 'warm-up',
+      points: rows.labels.map((label, i) => ({ pc1: i, pc2: -i, label })),
+      explainedVariance: [0.5, 0.25],
+      countsByLabel: [['a', ROWS / 2], ['b', ROWS / 2]],
+      errors: [],
+      errorCount: 0,
+      timings: [],
+    });
+    await sharp(Buffer.from(drawing)).png().toBuffer();
+  });
+}
+
+/**
+ * Prepare this process's resources before the worker polls. Best effort: a missing model or an unwritable scratch
+ * directory is reported by the first activity that needs it, with the fix, and the worker stays up.
+ */
+export async function warmUp(config: WorkerConfig): Promise<void> {
+  const steps: [string, () => Promise<void>][] = [['steps', () => warmUpSteps(config)]];
+  if (config.role !== 'control') steps.unshift(['model', () => warmUpModel(config)]);
+  for (const [name, step] of steps) {
+    try {
+      await step();
+    } catch (err) {
+      Runtime.instance().logger.warn(`warm-up of the ${name} failed; the activities will report why`, { error: (err as Error).message });
+    }
+  }
+}
