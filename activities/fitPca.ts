@@ -4,11 +4,16 @@ import { failingClearly } from '../lib/failures.js';
 import { heartbeatProgress } from '../lib/heartbeat.js';
 import { featuresDatasetUri, resultUri, stagedResult } from '../lib/layout.js';
 import { readVectorParquet } from '../lib/parquet.js';
-import { PcaFit } from '../lib/pca.js';
+import { PcaFit, projectRows } from '../lib/pca.js';
 import { localDatasetFiles, withScratchDir } from '../lib/scratch.js';
 import { storageFor } from '../lib/storage.js';
+import { writePcaDataset } from './projectFeatures.js';
 
-/** Fit a k-component PCA on the features dataset (on the vectors themselves when few, else a streaming covariance; top-k eigenpairs) and write pca_model.json. */
+/**
+ * Fit a k-component PCA on the features dataset (on the vectors themselves when few, else a streaming covariance;
+ * top-k eigenpairs) and write pca_model.json. A fit that holds every vector also projects them and writes the PCA
+ * dataset, which saves the projection step a second read of the features (`projected` in the result).
+ */
 export async function fitPca(input: FitPcaInput, config: WorkerConfig): Promise<PcaSummary> {
   return failingClearly('fitPca', () =>
     withScratchDir(config.scratchDir, async (scratch) => {
@@ -16,8 +21,15 @@ export async function fitPca(input: FitPcaInput, config: WorkerConfig): Promise<
       const result = stagedResult(input.staging);
       const features = await localDatasetFiles(staging, featuresDatasetUri(result), scratch);
       const pca = new PcaFit(FEATURE_DIM);
+      const paths: string[] = [];
+      const labels: string[] = [];
       for await (const batch of readVectorParquet(features, 'features')) {
         await pca.addRows(batch.vectors, batch.paths.length);
+        // Paths and labels are kept only while the fit keeps the vectors, for the projection below.
+        if (pca.holdsRows) {
+          paths.push(...batch.paths);
+          labels.push(...batch.labels);
+        }
         heartbeatProgress({ rows: pca.count });
       }
       let model;
@@ -27,7 +39,9 @@ export async function fitPca(input: FitPcaInput, config: WorkerConfig): Promise<
         throw new InputError(`${(err as Error).message}; lower --k`);
       }
       await staging.write(resultUri(result, 'pca_model.json'), JSON.stringify(model));
-      return { k: model.k, rows: model.rows, explainedVariance: model.explainedVariance };
+      const held = pca.heldRows();
+      if (held) await writePcaDataset(staging, result, scratch, { paths, labels, vectors: projectRows(model, held, model.rows), dim: model.k });
+      return { k: model.k, rows: model.rows, explainedVariance: model.explainedVariance, projected: held !== undefined };
     }),
   );
 }

@@ -3,10 +3,10 @@ import type { RunContext } from '../lib/contract.js';
 import { failingClearly } from '../lib/failures.js';
 import { heartbeatProgress } from '../lib/heartbeat.js';
 import { featuresDatasetUri, pcaFileUri, resultUri, stagedResult } from '../lib/layout.js';
-import { readVectorParquet, writeVectorParquet } from '../lib/parquet.js';
+import { readVectorParquet, writeVectorParquet, type VectorRows } from '../lib/parquet.js';
 import { projectRows, type PcaModel } from '../lib/pca.js';
 import { localDatasetFiles, localTarget, publish, withScratchDir } from '../lib/scratch.js';
-import { readJson, storageFor } from '../lib/storage.js';
+import { readJson, storageFor, type Storage } from '../lib/storage.js';
 
 /** Project every feature vector on the fitted components and write the PCA dataset (path, label, pcaFeatures). */
 export async function projectFeatures(input: RunContext, config: WorkerConfig): Promise<number> {
@@ -31,11 +31,16 @@ export async function projectFeatures(input: RunContext, config: WorkerConfig): 
         vectors.set(part, offset);
         offset += part.length;
       }
-      const pcaUri = pcaFileUri(result);
-      const file = localTarget(staging, pcaUri, scratch);
-      await writeVectorParquet(file, 'pcaFeatures', { paths, labels, vectors, dim: model.k });
-      await publish(staging, file, pcaUri);
+      await writePcaDataset(staging, result, scratch, { paths, labels, vectors, dim: model.k });
       return paths.length;
     }),
   );
+}
+
+/** Write the PCA dataset (path, label, pcaFeatures) of the staged result `result`. */
+export async function writePcaDataset(staging: Storage, result: string, scratch: string, rows: VectorRows): Promise<void> {
+  const pcaUri = pcaFileUri(result);
+  const file = localTarget(staging, pcaUri, scratch);
+  await writeVectorParquet(file, 'pcaFeatures', rows);
+  await publish(staging, file, pcaUri);
 }

@@ -105,6 +105,8 @@ export interface PcaSummary {
   k: number;
   rows: number;
   explainedVariance: number[];
+  /** The fit held every vector and wrote the PCA dataset too, so no projection step follows (absent in older runs). */
+  projected?: boolean;
 }
 
 export interface VarianceCheck {

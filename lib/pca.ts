@@ -491,16 +491,29 @@ export class PcaFit {
     await this.#accumulator.addRowsFast(rows, count);
   }
 
-  /** The k-component model of every row added. */
-  async fit(k: number): Promise<PcaModel> {
-    if (this.#accumulator) return fitPcaFromAccumulator(this.#accumulator, k);
+  /** Whether the fit still holds every row added (at most DIRECT_FIT_MAX_ROWS), rather than a covariance. */
+  get holdsRows(): boolean {
+    return this.#accumulator === undefined;
+  }
+
+  /** Every row added, row-major, while the fit still holds them (at most DIRECT_FIT_MAX_ROWS); else undefined. */
+  heldRows(): Float32Array | undefined {
+    if (!this.holdsRows) return undefined;
+    if (this.#held.length === 1) return this.#held[0];
     const rows = new Float32Array(this.#heldRows * this.dim);
     let offset = 0;
     for (const held of this.#held) {
       rows.set(held, offset);
       offset += held.length;
     }
-    return fitPcaFromRows(rows, this.#heldRows, this.dim, k);
+    this.#held = [rows];
+    return rows;
+  }
+
+  /** The k-component model of every row added. */
+  async fit(k: number): Promise<PcaModel> {
+    const rows = this.heldRows();
+    return rows ? fitPcaFromRows(rows, this.#heldRows, this.dim, k) : fitPcaFromAccumulator(this.#accumulator!, k);
   }
 }
 

@@ -165,8 +165,11 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
     stage = 'fitting PCA';
     const pca = await timed('fitPca', () => steps.fitPca({ ...context, k: options.k }));
     const variance = await timed('checkVariance', () => checks.checkVariance(pca));
-    stage = 'projecting';
-    await timed('project', () => steps.projectFeatures(context));
+    // A fit that held every vector has written the PCA dataset already (runs recorded before have no `projected`).
+    if (!pca.projected) {
+      stage = 'projecting';
+      await timed('project', () => steps.projectFeatures(context));
+    }
     // Runs recorded before the report existed replay without it (test/histories).
     if (patched('run-report')) {
       stage = 'reporting';
