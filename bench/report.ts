@@ -24,8 +24,10 @@ export function medianRun<T>(runs: readonly T[], value: (run: T) => number): { m
 export function printTable(title: string, rows: Record<string, unknown>[]): void {
   console.log(`\n${title}`);
   if (rows.length === 0) return;
-  const columns = Object.keys(rows[0]);
-  const cell = (v: unknown) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(v < 1 ? 4 : 1)) : String(v));
+  // Rows may lack a column (a small run has no projection step): every column any row has, '-' where one is missing.
+  const columns = [...new Set(rows.flatMap((row) => Object.keys(row)))];
+  const cell = (v: unknown) =>
+    v === undefined ? '-' : typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(v < 1 ? 4 : 1)) : String(v);
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (values: string[]) => values.map((v, i) => v.padStart(widths[i])).join('  ');
   console.log(line(columns));
