@@ -165,8 +165,9 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
     stage = 'fitting PCA';
     const pca = await timed('fitPca', () => steps.fitPca({ ...context, k: options.k }));
     const variance = await timed('checkVariance', () => checks.checkVariance(pca));
-    // A fit that held every vector has written the PCA dataset already (runs recorded before have no `projected`).
-    if (!pca.projected) {
+    // A fit that held every vector has written the PCA dataset already. The patch keeps runs recorded before it, or by
+    // a workflow worker of the version before (which scheduled the step whatever the fit said), replaying with the step.
+    if (!(pca.projected && patched('fit-projects-held-rows'))) {
       stage = 'projecting';
       await timed('project', () => steps.projectFeatures(context));
     }
