@@ -134,12 +134,14 @@ export async function listImages(input: ListImagesInput, config: WorkerConfig): 
     // The held-back entries go in path-hash order, so each partition cut from them mixes folders, image sizes and so
     // decode costs, and its time follows its image count, as in the ceiling loop's round-robin split. A run that fits
     // in one wave is split evenly; after full partitions, the tail shrinks (guided self-scheduling).
-    const hashed = pending.map((entry) => ({ entry, hash: pathHash(entry.uri) })).sort((a, b) => a.hash - b.hash);
-    pending.splice(0, pending.length, ...hashed.map(({ entry }) => entry));
-    const oneWave = partitions === 0 && pending.length <= parallelism * input.partitionSize;
-    const sizes = (oneWave ? oneWavePartitionSizes : tailPartitionSizes)(pending.length, input.partitionSize, parallelism);
+    const held = pending
+      .map((entry) => ({ entry, hash: pathHash(entry.uri) }))
+      .sort((a, b) => a.hash - b.hash)
+      .map(({ entry }) => entry);
+    const oneWave = partitions === 0 && held.length <= parallelism * input.partitionSize;
+    const sizes = (oneWave ? oneWavePartitionSizes : tailPartitionSizes)(held.length, input.partitionSize, parallelism);
     // These parts are written MANIFEST_WRITES at a time (16 parts: 4-5 ms instead of 16-17 ms one by one).
-    const tail = sizes.map((size) => ({ partition: partitions++, entries: pending.splice(0, size) }));
+    const tail = sizes.map((size) => ({ partition: partitions++, entries: held.splice(0, size) }));
     await runBounded(tail, MANIFEST_WRITES, ({ partition, entries }) => writePart(partition, entries));
     await staging.write(carriedUri(input.staging), carried.join('\n') + (carried.length > 0 ? '\n' : ''));
     if (images === 0) {
