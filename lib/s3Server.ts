@@ -72,6 +72,20 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
     '-master.volumeSizeLimitMB=64',
     ...(options.buckets?.length ? [`-bucket=${options.buckets.join(',')}`] : []),
   ];
+  // The master keeps its state in <dataDir>/m<master port>, so a start on another port gets a master without state,
+  // which mints a new topology id, while the volume server reports the id of the master it last saw (kept in
+  // .vid_stamp). On that mismatch the master freezes volume growth until an operator runs `volume.growth.resume`,
+  // persists the freeze, and from then on anything that needs a new volume gets none: every new bucket (each bucket is
+  // a collection), so its PutObjects fail with "no writable volumes for {collection…}". The freeze keeps a cluster
+  // from reusing volume ids before all its volume servers have reported; here the only one, embedded, reports its
+  // volumes and the highest id it has seen in its first heartbeat, so there is nothing to wait for. Hence no freeze,
+  // and a freeze recorded by an earlier start (a data folder that went through a port change before) lapses after a
+  // second. Values already in the environment win.
+  const env = {
+    WEED_MASTER_VOLUME_GROWTH_FREEZE_ON_TOPOLOGY_MISMATCH: 'false',
+    WEED_MASTER_VOLUME_GROWTH_STATE_LOSS_RECOVERY_WAIT: '1s',
+    ...process.env,
+  };
   const client = new S3Client({
     region: 'us-east-1',
     endpoint,
@@ -83,24 +97,35 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
 
   const start = async () => {
     const log = options.foreground ? 'inherit' : fs.openSync(path.join(dataDir, 'server.log'), 'a');
-    const weed = spawn(binary, args, { stdio: ['ignore', log, log], cwd: dataDir });
+    const weed = spawn(binary, args, { stdio: ['ignore', log, log], cwd: dataDir, env });
     child = weed;
     const exited = new Promise<Error>((resolve) => weed.once('exit', (code) => resolve(new Error(`exited with code ${code}`))));
+    try {
+      await answering(exited);
+      for (const bucket of options.buckets ?? []) {
+        await client.send(new CreateBucketCommand({ Bucket: bucket })).catch((err: Error) => {
+          if (err.name !== 'BucketAlreadyOwnedByYou' && err.name !== 'BucketAlreadyExists') throw err;
+        });
+      }
+    } catch (err) {
+      // A server that started but cannot serve (a bucket S3 refuses, say) must not outlive the failure.
+      await stop();
+      throw err;
+    }
+  };
+
+  // Until the server answers S3 requests: a bounded wait, with the reason when it exits first.
+  const answering = async (exited: Promise<Error>) => {
     const deadline = Date.now() + 60_000;
     for (;;) {
       const ready = await client.send(new ListBucketsCommand({})).then(
         () => true,
         () => false,
       );
-      if (ready) break;
+      if (ready) return;
       const failure = await Promise.race([exited, delay(250)]);
       if (failure) throw new Error(`S3 server (${binary}) did not start: ${failure.message}; see ${path.join(dataDir, 'server.log')}`);
       if (Date.now() > deadline) throw new Error(`S3 server did not answer on ${endpoint} within 60 s; see ${path.join(dataDir, 'server.log')}`);
-    }
-    for (const bucket of options.buckets ?? []) {
-      await client.send(new CreateBucketCommand({ Bucket: bucket })).catch((err: Error) => {
-        if (err.name !== 'BucketAlreadyOwnedByYou' && err.name !== 'BucketAlreadyExists') throw err;
-      });
     }
   };
 
