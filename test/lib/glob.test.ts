@@ -25,3 +25,21 @@ test('unbalanced brackets are reported', () => {
   assert.throws(() => fileNameMatcher('*.{jpg'), /unclosed "\{"/);
   assert.throws(() => fileNameMatcher('[ab.jpg'), /unclosed "\["/);
 });
+
+test('a pattern that makes a backtracking matcher take exponential time matches at once (RE2)', { timeout: 10_000 }, () => {
+  // A backtracking RegExp tries every split of the name between the stars: with 40 stars and 250 characters that is
+  // more steps than would finish today. RE2 walks the name once.
+  const stars = fileNameMatcher(`${'*'.repeat(40)}Z`);
+  assert.equal(stars('a'.repeat(250)), false);
+  assert.equal(stars(`${'a'.repeat(249)}Z`), true);
+  const alternating = fileNameMatcher(`${'*a'.repeat(30)}*b`);
+  assert.equal(alternating('a'.repeat(250)), false);
+});
+
+test('escapes, negated classes and a ] first in a class follow the shell', () => {
+  assert.ok(fileNameMatcher('\\*.jpg')('*.jpg') && !fileNameMatcher('\\*.jpg')('a.jpg'));
+  assert.ok(fileNameMatcher('[]a]x')(']x') && fileNameMatcher('[]a]x')('ax'));
+  assert.ok(fileNameMatcher('[^a]x')('bx') && !fileNameMatcher('[^a]x')('ax'));
+  assert.ok(fileNameMatcher('[a-c].jpg')('B.jpg'));
+  assert.ok(fileNameMatcher('*.jpg')('line\nbreak.jpg'), 'any character, even a newline, in a name');
+});
