@@ -5,7 +5,8 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { startBounded } from '../lib/concurrency.js';
-import { defaultSampleDir, InputError } from '../lib/config.js';
+import { defaultSampleDir } from '../lib/config.js';
+import { InputError } from '../lib/errors.js';
 import { configureSharp } from '../lib/images.js';
 
 const usage = 'usage: node dist/bench/makeDataset.js --out <dir> [--count 10000] [--source <sample dir>] [--seed 1]';

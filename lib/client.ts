@@ -7,6 +7,20 @@ export async function connectClient(address: string, namespace = 'default'): Pro
   return new Client({ connection, namespace });
 }
 
+const shared = new Map<string, Promise<Client>>();
+
+/** One client per server and namespace for this process (activities that talk to Temporal share it). */
+export function sharedClient(address: string, namespace: string): Promise<Client> {
+  const key = `${address}|${namespace}`;
+  let client = shared.get(key);
+  if (!client) {
+    client = connectClient(address, namespace);
+    client.catch(() => shared.delete(key));
+    shared.set(key, client);
+  }
+  return client;
+}
+
 /** A workflow id that says what the run is: `orchard-<dataset>-<UTC time>`. */
 export function pipelineWorkflowId(source: string, now = new Date()): string {
   const dataset = source.replace(/\/+$/, '').split(/[/\\]/).pop()?.replace(/[^A-Za-z0-9._-]+/g, '-') || 'dataset';

@@ -76,3 +76,37 @@ export function createdOnce<T>(): (key: string, create: () => Promise<T>) => Pro
     return entry;
   };
 }
+
+/**
+ * A budget of units (bytes) shared by concurrent tasks: `use(n, task)` waits until n units are free, in arrival
+ * order. A request larger than the whole budget runs alone, once nothing else holds any.
+ */
+export class Budget {
+  private used = 0;
+  private readonly waiting: { units: number; start: () => void }[] = [];
+
+  constructor(readonly capacity: number) {}
+
+  async use<T>(units: number, task: () => Promise<T>): Promise<T> {
+    const need = Math.min(units, this.capacity);
+    if (this.waiting.length > 0 || this.used + need > this.capacity) {
+      await new Promise<void>((start) => this.waiting.push({ units: need, start }));
+    } else {
+      this.used += need;
+    }
+    try {
+      return await task();
+    } finally {
+      this.used -= need;
+      this.admit();
+    }
+  }
+
+  private admit(): void {
+    while (this.waiting.length > 0 && this.used + this.waiting[0].units <= this.capacity) {
+      const next = this.waiting.shift()!;
+      this.used += next.units;
+      next.start();
+    }
+  }
+}

@@ -3,6 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PipelineInput, ValidPipelineInput } from './contract.js';
+import { InputError } from './errors.js';
+import { fileNameMatcher } from './glob.js';
+import { s3UriProblem } from './storage.js';
 
 /** Absolute path of the project checkout (this file is at lib/ or dist/lib/). */
 export const projectRoot: string = (() => {
@@ -32,6 +35,7 @@ export const pipelineDefaults = {
   k: 5,
   partitionSize: 256,
   maxHistoryEvents: 10_000,
+  maxImageBytes: 64 * 1024 * 1024,
   incremental: false,
   // Up to here every step after featurizing takes about a second or less (10,000 images: PCA 0.7-0.8 s, projection
   // 0.3-0.4 s), so a server round trip per step costs more than the heartbeats it would carry (bench/README.md).
@@ -74,6 +78,11 @@ export interface WorkerConfig {
   /** Images read from storage at once within one activity. */
   readConcurrency: number;
   scratchDir: string;
+  /**
+   * How long a run waits for a worker to poll its featurize task queue before it fails, saying what to start
+   * (ORCHARD_WORKER_WAIT_SECONDS, default 60).
+   */
+  workerWaitSeconds: number;
   /** Worker log level (ORCHARD_LOG_LEVEL: TRACE, DEBUG, INFO, WARN, ERROR). */
   logLevel: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
   /** `text` for people, `json` for one JSON object per line (ORCHARD_LOG_FORMAT). */
@@ -125,6 +134,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     sharpConcurrency: intFromEnv(env, 'ORCHARD_SHARP_CONCURRENCY', 1),
     readConcurrency: intFromEnv(env, 'ORCHARD_READ_CONCURRENCY', 16),
     scratchDir: path.resolve(env.ORCHARD_SCRATCH_DIR || path.join(os.tmpdir(), 'orchard')),
+    workerWaitSeconds: intFromEnv(env, 'ORCHARD_WORKER_WAIT_SECONDS', 60),
     logLevel: oneOf(env, 'ORCHARD_LOG_LEVEL', ['INFO', 'TRACE', 'DEBUG', 'WARN', 'ERROR'] as const),
     logFormat: oneOf(env, 'ORCHARD_LOG_FORMAT', ['text', 'json'] as const),
   };
@@ -161,42 +171,78 @@ export function temporalCliPath(env: NodeJS.ProcessEnv = process.env): string {
   return path.resolve(found);
 }
 
+const knownOptions = [
+  'source',
+  'output',
+  'glob',
+  'k',
+  'partitionSize',
+  'maxConcurrentPartitions',
+  'maxHistoryEvents',
+  'maxImageBytes',
+  's3Endpoint',
+  'incremental',
+  'featurizeTaskQueue',
+  'localStepsMaxImages',
+];
+
+/** What is wrong with a source or output location, or undefined. */
+function locationProblem(key: 'source' | 'output', value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.trim() === '') return `"${key}" must be a local directory or an s3://bucket/prefix URI`;
+  if (value.startsWith('s3://')) {
+    const problem = s3UriProblem(value);
+    return problem && `"${key}": ${problem}`;
+  }
+  if (/\p{Cc}/u.test(value)) return `"${key}" ${JSON.stringify(value)} has a control character`;
+  return undefined;
+}
+
 /** Fill defaults and reject malformed options with a message that says how to fix them. */
 export function resolvePipelineInput(input: PipelineInput): ValidPipelineInput {
   const problems: string[] = [];
   if (typeof input !== 'object' || input === null) {
     throw new InputError('the pipeline input must be a JSON object such as {"source":"<dir or s3://bucket/prefix>","output":"<dir or s3://bucket/prefix>"}');
   }
-  const known = new Set(['source', 'output', 'glob', 'k', 'partitionSize', 'maxConcurrentPartitions', 'maxHistoryEvents', 's3Endpoint', 'incremental', 'featurizeTaskQueue', 'localStepsMaxImages']);
   for (const key of Object.keys(input)) {
-    if (!known.has(key)) problems.push(`unknown option "${key}" (known: ${[...known].join(', ')})`);
+    if (!knownOptions.includes(key)) problems.push(`unknown option "${key}" (known: ${knownOptions.join(', ')})`);
   }
   for (const key of ['source', 'output'] as const) {
-    if (typeof input[key] !== 'string' || input[key].trim() === '') problems.push(`"${key}" must be a local directory or an s3://bucket/prefix URI`);
+    const problem = locationProblem(key, input[key]);
+    if (problem) problems.push(problem);
   }
   const resolved = { ...pipelineDefaults, ...input } as ValidPipelineInput;
-  const positive = (key: 'k' | 'partitionSize' | 'maxConcurrentPartitions' | 'maxHistoryEvents', max: number) => {
+  const whole = (key: 'k' | 'partitionSize' | 'maxConcurrentPartitions' | 'maxHistoryEvents' | 'maxImageBytes', min: number, max: number, why = '') => {
     const v = resolved[key];
-    if (!Number.isInteger(v) || v! < 1 || v! > max) problems.push(`"${key}" must be a whole number from 1 to ${max}, got ${JSON.stringify(v)}`);
+    if (!Number.isInteger(v) || v! < min || v! > max) problems.push(`"${key}" must be a whole number from ${min} to ${max}${why}, got ${JSON.stringify(v)}`);
   };
-  positive('k', FEATURE_DIM);
-  positive('partitionSize', 10_000);
+  whole('k', 1, FEATURE_DIM);
+  whole('partitionSize', 1, 10_000);
   // Without it, the worker that resolves the run fills in its deployment's default (WorkerConfig.maxConcurrentPartitions).
-  if (resolved.maxConcurrentPartitions !== undefined) positive('maxConcurrentPartitions', 1_000);
-  positive('maxHistoryEvents', 40_000);
+  if (resolved.maxConcurrentPartitions !== undefined) whole('maxConcurrentPartitions', 1, 1_000);
+  // Each run must hold its start, its listing and a wave of partitions before it continues as new.
+  whole('maxHistoryEvents', 100, 40_000, ' (each run continues as new past it)');
+  whole('maxImageBytes', 1024, 2 ** 31 - 1);
   const localMax = resolved.localStepsMaxImages;
   if (!Number.isInteger(localMax) || localMax! < 0) problems.push(`"localStepsMaxImages" must be a whole number, 0 or more, got ${JSON.stringify(localMax)}`);
   if (typeof resolved.incremental !== 'boolean') problems.push(`"incremental" must be true or false, got ${JSON.stringify(resolved.incremental)}`);
   if (typeof resolved.glob !== 'string' || resolved.glob === '' || resolved.glob.includes('/')) {
     problems.push(`"glob" must be a file-name pattern such as "*.jpg" (no "/"), got ${JSON.stringify(resolved.glob)}`);
+  } else {
+    try {
+      fileNameMatcher(resolved.glob);
+    } catch (err) {
+      problems.push(`"glob": ${(err as Error).message}`);
+    }
+  }
+  const queue = input.featurizeTaskQueue;
+  if (queue !== undefined && (typeof queue !== 'string' || !/^[^\s\p{Cc}]{1,200}$/u.test(queue))) {
+    problems.push(`"featurizeTaskQueue" must be a task queue name (1 to 200 characters, no spaces), got ${JSON.stringify(queue)}`);
+  }
+  if (input.s3Endpoint !== undefined && (typeof input.s3Endpoint !== 'string' || !/^https?:\/\/[^\s/]+\/?$/.test(input.s3Endpoint))) {
+    problems.push(`"s3Endpoint" must be a URL such as http://127.0.0.1:9000, got ${JSON.stringify(input.s3Endpoint)}`);
   }
   if (problems.length > 0) throw new InputError('invalid pipeline input: ' + problems.join('; '));
   if (!resolved.source.startsWith('s3://')) resolved.source = path.resolve(resolved.source);
   if (!resolved.output.startsWith('s3://')) resolved.output = path.resolve(resolved.output);
   return resolved;
-}
-
-/** Bad input that retrying cannot fix; activities turn it into a non-retryable failure. */
-export class InputError extends Error {
-  override name = 'InputError';
 }

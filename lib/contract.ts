@@ -17,8 +17,13 @@ export interface PipelineInput {
    * defaults to its pool's activity slots).
    */
   maxConcurrentPartitions?: number;
-  /** History length after which the workflow continues as new (default 10,000). */
+  /** History length after which the workflow continues as new (default 10,000; at least 100). */
   maxHistoryEvents?: number;
+  /**
+   * Largest image file read, in bytes (default 64 MiB): a larger file is not read and becomes a row of errors.parquet,
+   * so no worker holds more than its bounded share of memory.
+   */
+  maxImageBytes?: number;
   /** S3-compatible endpoint such as http://127.0.0.1:9000 (MinIO); default: AWS. */
   s3Endpoint?: string;
   /**
@@ -46,6 +51,12 @@ export type ResolvedPipelineInput = Required<Omit<PipelineInput, 's3Endpoint' | 
 /** A checked input with its defaults but the fan-out, which only a worker knows (resolveInput fills it). */
 export type ValidPipelineInput = Omit<ResolvedPipelineInput, 'maxConcurrentPartitions'> & Pick<PipelineInput, 'maxConcurrentPartitions'>;
 
+/** The run that holds an output's lease: a workflow chain (continue-as-new keeps its first run id). */
+export interface OutputHolder {
+  workflowId: string;
+  firstRunId: string;
+}
+
 /** Where a run keeps its intermediate files, and the options every activity needs. */
 export interface RunContext {
   source: string;
@@ -64,6 +75,8 @@ export interface ListImagesInput extends RunContext {
   incremental: boolean;
   /** Checked against the number of images found, so an impossible PCA fails before any featurizing. */
   k: number;
+  /** The run that claims a new output with Orchard's ownership record before staging anything in it. */
+  claimant: { workflowId: string; runId: string };
 }
 
 export interface ListImagesResult {
@@ -77,6 +90,7 @@ export interface ListImagesResult {
 
 export interface FeaturizePartitionInput extends RunContext {
   partition: number;
+  maxImageBytes: number;
 }
 
 /** Per-stage time in milliseconds spent inside one activity. */
@@ -124,7 +138,7 @@ export interface CommitInput extends RunContext {
   summary: RunSummary;
 }
 
-export type Stage = 'listing' | 'featurizing' | 'aggregating' | 'fitting PCA' | 'projecting' | 'reporting' | 'committing' | 'done';
+export type Stage = 'listing' | 'waiting for featurize workers' | 'featurizing' | 'aggregating' | 'fitting PCA' | 'projecting' | 'reporting' | 'committing' | 'done';
 
 /** Live state answered by the `progress` query. */
 export interface PipelineProgress {

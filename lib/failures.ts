@@ -1,6 +1,7 @@
 import { activityInfo } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { InputError, loadFaultRules, type FaultRule } from './config.js';
+import { loadFaultRules, type FaultRule } from './config.js';
+import { InputError } from './errors.js';
 
 // File-system errors that retrying cannot fix. DuckDB reports them in its message rather than as a code.
 const diskFull = { codes: new Set(['ENOSPC', 'EDQUOT']), message: /No space left on device|Disk quota exceeded/i };

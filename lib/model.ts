@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
-import { FEATURE_DIM, IMAGE_SIZE, InputError } from './config.js';
+import { FEATURE_DIM, IMAGE_SIZE } from './config.js';
+import { InputError } from './errors.js';
 
 /** The feature extractor of this process: one onnxruntime session, shared by every activity (the weights "broadcast"). */
 export interface FeatureModel {

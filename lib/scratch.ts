@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { runBounded } from './concurrency.js';
-import type { Storage } from './storage.js';
+import { mutating, type Storage } from './storage.js';
 
 /** Run `body` with a fresh local scratch directory that is removed afterwards, also when `body` fails. */
 export async function withScratchDir<T>(root: string, body: (dir: string) => Promise<T>): Promise<T> {
@@ -48,7 +48,11 @@ export function localTarget(storage: Storage, uri: string, scratch: string): str
   return storage.localPath(uri) ?? path.join(scratch, `${randomUUID()}${path.extname(uri)}`);
 }
 
-/** Upload a file written at `localTarget(...)` to `uri` (nothing to do on local storage). */
+/**
+ * Upload a file written at `localTarget(...)` to `uri`. On local storage it is in place already (written through a
+ * temporary file and a rename); the crash drills still get their point here, as on S3.
+ */
 export async function publish(storage: Storage, local: string, uri: string): Promise<void> {
   if (storage.localPath(uri) !== local) await storage.upload(local, uri);
+  else await mutating('write', uri);
 }

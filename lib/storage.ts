@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { randomUUID } from 'node:crypto';
 import {
   CopyObjectCommand,
+  DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -15,13 +16,21 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { runBounded } from './concurrency.js';
-import { InputError } from './config.js';
+import { InputError } from './errors.js';
 
 /** An object or file that is not there (any more); a featurize activity reports it per image. */
 export class ObjectNotFound extends InputError {
   override name = 'ObjectNotFound';
 }
+
+/** An object larger than a read allows (`maxImageBytes`); a featurize activity reports it per image. */
+export class ObjectTooLarge extends InputError {
+  override name = 'ObjectTooLarge';
+}
+
+const MiB = 1024 * 1024;
+const tooLarge = (uri: string, size: number, maxBytes: number) =>
+  new ObjectTooLarge(`${uri} is ${(size / MiB).toFixed(1)} MiB, larger than maxImageBytes (${(maxBytes / MiB).toFixed(1)} MiB)`);
 
 /** One file or object found by a listing. */
 export interface StoredObject {
@@ -36,23 +45,56 @@ export interface StoredObject {
 export interface Storage {
   /** Every object below a prefix, recursively, in lexicographic order of URI. */
   list(prefix: string): AsyncGenerator<StoredObject>;
-  read(uri: string): Promise<Buffer>;
+  /** Names directly below a folder or prefix (files and folders), sorted, at most `limit`; none when it is missing. */
+  children(prefix: string, limit: number): Promise<string[]>;
+  /** A whole object; with `maxBytes`, an object larger than that is refused with ObjectTooLarge before it is read. */
+  read(uri: string, options?: ReadOptions): Promise<Buffer>;
   /** Write a whole object; readers never see a partial one. */
   write(uri: string, data: Buffer | string): Promise<void>;
   upload(localFile: string, uri: string): Promise<void>;
   download(uri: string, localFile: string): Promise<void>;
   /** Whether an object, or anything below a prefix, exists. */
   exists(uri: string): Promise<boolean>;
-  /** Remove everything below a prefix (or the single object named); missing is fine. */
+  /** Remove exactly one object or file; missing is fine. Nothing else is touched, not even what lies below its name. */
+  remove(uri: string): Promise<void>;
+  /** Remove everything below a prefix (or the single object named); missing is fine. Only for Orchard's own staging. */
   removeAll(prefix: string): Promise<void>;
   /**
-   * Move an object or everything below a prefix to the same names under `to`, replacing objects of the same name
-   * and keeping the others. Safe to repeat after a partial move: what has left `from` is already under `to`. Once
-   * `signal` is aborted, no further object starts moving.
+   * Move exactly one object or file to `to`, replacing an object of that name. Safe to repeat: when `from` is gone
+   * and `to` is there, the move is done; when both are missing, ObjectNotFound.
    */
-  move(from: string, to: string, signal?: AbortSignal): Promise<void>;
+  moveObject(from: string, to: string): Promise<void>;
+  /** Remove the folders on the way from `uri` up to `root` (exclusive) that are empty; S3 has no folders. */
+  removeEmptyFolders(uri: string, root: string): Promise<void>;
   /** The local path of a URI when the storage is the local disk, so DuckDB can read it in place. */
   localPath(uri: string): string | undefined;
+}
+
+export interface ReadOptions {
+  maxBytes?: number;
+}
+
+/** One change to storage, as the crash drills see it (see `beforeStorageMutation`). */
+export interface StorageMutation {
+  /** `move`: a file renamed, or an object copied to `uri` (S3, which then removes the source: a `remove`). */
+  operation: 'write' | 'remove' | 'removeAll' | 'move';
+  uri: string;
+}
+
+let mutationHook: ((mutation: StorageMutation) => void | Promise<void>) | undefined;
+
+/**
+ * Test-only seam: call `hook` before every storage mutation of this process, so a drill can stop a step between any
+ * two of them (crash tests throw there, the worker's crash drill kills the process); `undefined` removes it. Unset in
+ * production, where it costs one comparison per mutation.
+ */
+export function beforeStorageMutation(hook: ((mutation: StorageMutation) => void | Promise<void>) | undefined): void {
+  mutationHook = hook;
+}
+
+/** Give the drill hook, if any, its chance to stop the process before a mutation. */
+export async function mutating(operation: StorageMutation['operation'], uri: string): Promise<void> {
+  if (mutationHook) await mutationHook({ operation, uri });
 }
 
 /** Options that select and configure a storage backend. */
@@ -139,26 +181,57 @@ class LocalStorage implements Storage {
     }
   }
 
-  async read(uri: string): Promise<Buffer> {
+  async children(prefix: string, limit: number): Promise<string[]> {
+    const names = await fs.readdir(prefix).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return [];
+      throw err;
+    });
+    return names.sort().slice(0, limit);
+  }
+
+  async read(uri: string, options: ReadOptions = {}): Promise<Buffer> {
+    let handle;
     try {
-      return await fs.readFile(uri);
+      handle = await fs.open(uri, 'r');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ObjectNotFound(`${uri} does not exist`);
       throw err;
     }
+    try {
+      const { maxBytes } = options;
+      if (maxBytes === undefined) return await handle.readFile();
+      const { size } = await handle.stat();
+      if (size > maxBytes) throw tooLarge(uri, size, maxBytes);
+      // The file may have grown since: read at most one byte past the cap, never the whole of it.
+      const buffer = Buffer.alloc(size + 1);
+      let length = 0;
+      for (;;) {
+        const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+        if (bytesRead === 0) break;
+        length += bytesRead;
+        if (length > maxBytes) throw tooLarge(uri, length, maxBytes);
+        if (length === buffer.length) break;
+      }
+      return buffer.subarray(0, length);
+    } finally {
+      await handle.close();
+    }
   }
 
   async write(uri: string, data: Buffer | string): Promise<void> {
+    await mutating('write', uri);
     await replaceAtomically(uri, (tmp) => fs.writeFile(tmp, data));
   }
 
   async upload(localFile: string, uri: string): Promise<void> {
+    await mutating('write', uri);
     if (path.resolve(localFile) === path.resolve(uri)) return;
     await replaceAtomically(uri, (tmp) => fs.copyFile(localFile, tmp));
   }
 
   async download(uri: string, localFile: string): Promise<void> {
-    await this.upload(uri, localFile);
+    if (path.resolve(localFile) === path.resolve(uri)) return;
+    await replaceAtomically(localFile, (tmp) => fs.copyFile(uri, tmp));
   }
 
   async exists(uri: string): Promise<boolean> {
@@ -168,31 +241,44 @@ class LocalStorage implements Storage {
     );
   }
 
+  async remove(uri: string): Promise<void> {
+    await mutating('remove', uri);
+    try {
+      await fs.unlink(uri);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+
   async removeAll(prefix: string): Promise<void> {
+    await mutating('removeAll', prefix);
     await fs.rm(prefix, { recursive: true, force: true });
   }
 
-  async move(from: string, to: string, signal?: AbortSignal): Promise<void> {
+  async moveObject(from: string, to: string): Promise<void> {
+    await mutating('move', to);
     await fs.mkdir(path.dirname(to), { recursive: true });
     try {
-      // One rename moves a whole folder at once, whenever `to` does not hold a non-empty folder of the same name.
       await fs.rename(from, to);
-      return;
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EISDIR' || code === 'ENOTDIR') {
-        // A file and a folder of the same name cannot both exist on disk: the one moving in replaces the other.
-        await fs.rm(to, { recursive: true, force: true });
-        await fs.rename(from, to);
-        return;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if (await this.exists(to)) return;
+      throw new ObjectNotFound(`cannot move ${from} to ${to}: neither exists`);
+    }
+  }
+
+  async removeEmptyFolders(uri: string, root: string): Promise<void> {
+    const top = path.resolve(root);
+    for (let dir = path.dirname(path.resolve(uri)); dir.startsWith(top + path.sep); dir = path.dirname(dir)) {
+      try {
+        await fs.rmdir(dir);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') continue;
+        if (code === 'ENOTEMPTY' || code === 'EEXIST') return;
+        throw err;
       }
-      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
     }
-    for (const entry of await fs.readdir(from)) {
-      signal?.throwIfAborted();
-      await this.move(path.join(from, entry), path.join(to, entry), signal);
-    }
-    await fs.rmdir(from);
   }
 
   localPath(uri: string): string {
@@ -204,9 +290,26 @@ const localStorage = new LocalStorage();
 
 /** Split s3://bucket/key into its parts. */
 export function parseS3Uri(uri: string): { bucket: string; key: string } {
-  const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(uri);
+  const match = /^s3:\/\/([^/]+)\/?(.*)$/s.exec(uri);
   if (!match) throw new InputError(`${uri} is not an S3 URI; write it as s3://bucket/prefix`);
   return { bucket: match[1], key: match[2] };
+}
+
+/**
+ * What is wrong with an S3 URI a user gave as source or output, or undefined: a valid bucket name, and a prefix
+ * without empty, "." or ".." segments (S3 keeps them literally, so `a/../b` is not `b`).
+ */
+export function s3UriProblem(uri: string): string | undefined {
+  const match = /^s3:\/\/([^/]*)(?:\/(.*))?$/s.exec(uri);
+  if (!match) return `${JSON.stringify(uri)} is not an S3 URI; write it as s3://bucket/prefix`;
+  const [, bucket, key = ''] = match;
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) return `${JSON.stringify(uri)} has no valid bucket name (3-63 lowercase letters, digits, "." or "-")`;
+  const segments = key.replace(/\/$/, '').split('/');
+  if (key !== '' && segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
+    return `${JSON.stringify(uri)} has an empty, "." or ".." segment; write the prefix without them, e.g. s3://${bucket}/${segments.filter((p) => p && p !== '.' && p !== '..').join('/')}`;
+  }
+  if (/\p{Cc}/u.test(key)) return `${JSON.stringify(uri)} has a control character`;
+  return undefined;
 }
 
 const s3Clients = new Map<string, S3Client>();
@@ -233,27 +336,30 @@ export function s3ClientFor(endpoint?: string): S3Client {
   return client;
 }
 
-/** Turn S3 errors that retrying cannot fix into InputError with a message that says what to do. */
-function explainS3Error(err: unknown, uri: string): unknown {
-  if (!(err instanceof S3ServiceException)) return err;
-  switch (err.name) {
-    case 'NoSuchBucket':
-      return new InputError(`bucket of ${uri} does not exist; create it or correct the URI`);
-    case 'NoSuchKey':
-    case 'NotFound':
-      return new ObjectNotFound(`${uri} does not exist`);
-    case 'AccessDenied':
-    case 'InvalidAccessKeyId':
-    case 'SignatureDoesNotMatch':
-    case 'Forbidden':
-      return new InputError(`access to ${uri} was refused (${err.name}); check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the profile, and the bucket policy`);
-    default:
-      return err;
-  }
-}
+const refused = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'Forbidden', 'InvalidToken', 'ExpiredToken']);
 
-// Server-side copies in flight during a move: a dataset of thousands of part files moves in seconds, not minutes.
-const COPIES_IN_FLIGHT = 16;
+/**
+ * Turn S3 errors that retrying cannot fix into InputError with a message that says what to do. Answers to HEAD
+ * requests have no body, so the SDK cannot name them (`UnknownError`, `403`): the status code decides then.
+ */
+export function explainS3Error(err: unknown, uri: string): unknown {
+  if (!(err instanceof S3ServiceException)) return err;
+  const status = err.$metadata?.httpStatusCode;
+  if (err.name === 'NoSuchBucket') return new InputError(`bucket of ${uri} does not exist; create it or correct the URI`);
+  if (err.name === 'NoSuchKey' || err.name === 'NotFound') return new ObjectNotFound(`${uri} does not exist`);
+  if (refused.has(err.name) || status === 401 || status === 403) {
+    return new InputError(
+      `access to ${uri} was refused (${err.name}, HTTP ${status ?? '?'}); check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the profile, and the bucket policy`,
+    );
+  }
+  if (err.name === 'PermanentRedirect' || err.name === 'AuthorizationHeaderMalformed' || status === 301) {
+    return new InputError(`the bucket of ${uri} is in another region (${err.name}); set AWS_REGION to the bucket's region`);
+  }
+  if (err.name === 'InvalidBucketName' || err.name === 'KeyTooLongError' || err.name === 'InvalidArgument') {
+    return new InputError(`S3 refused ${uri} (${err.name}: ${err.message}); correct the URI`);
+  }
+  return err;
+}
 
 /** S3 and S3-compatible servers through @aws-sdk/client-s3. */
 class S3Storage implements Storage {
@@ -283,21 +389,45 @@ class S3Storage implements Storage {
     } while (token);
   }
 
-  async read(uri: string): Promise<Buffer> {
+  async children(prefix: string, limit: number): Promise<string[]> {
+    const { bucket, key } = parseS3Uri(prefix);
+    const keyPrefix = key === '' || key.endsWith('/') ? key : key + '/';
+    const names: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.call(prefix, () =>
+        this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: keyPrefix, Delimiter: '/', MaxKeys: Math.min(limit, 1000), ContinuationToken: token })),
+      );
+      for (const folder of page.CommonPrefixes ?? []) names.push((folder.Prefix ?? '').slice(keyPrefix.length).replace(/\/$/, ''));
+      for (const object of page.Contents ?? []) names.push((object.Key ?? '').slice(keyPrefix.length));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token && names.length < limit);
+    return names.filter((name) => name !== '').sort().slice(0, limit);
+  }
+
+  async read(uri: string, options: ReadOptions = {}): Promise<Buffer> {
     const { bucket, key } = parseS3Uri(uri);
     return this.call(uri, async () => {
       const response = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      const size = response.ContentLength ?? 0;
+      if (options.maxBytes !== undefined && size > options.maxBytes) {
+        // Only the headers have arrived: dropping the body stops the transfer.
+        (response.Body as Readable | undefined)?.destroy();
+        throw tooLarge(uri, size, options.maxBytes);
+      }
       return Buffer.from(await response.Body!.transformToByteArray());
     });
   }
 
   async write(uri: string, data: Buffer | string): Promise<void> {
     const { bucket, key } = parseS3Uri(uri);
+    await mutating('write', uri);
     await this.call(uri, () => this.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: data })));
   }
 
   async upload(localFile: string, uri: string): Promise<void> {
     const { bucket, key } = parseS3Uri(uri);
+    await mutating('write', uri);
     await this.call(uri, () =>
       new Upload({ client: this.client, params: { Bucket: bucket, Key: key, Body: createReadStream(localFile) }, queueSize: 4 }).done(),
     );
@@ -339,8 +469,16 @@ class S3Storage implements Storage {
     return keys.filter((k) => k.length > 0).map((k) => `s3://${bucket}/${k}`);
   }
 
+  async remove(uri: string): Promise<void> {
+    const { bucket, key } = parseS3Uri(uri);
+    await mutating('remove', uri);
+    await this.call(uri, () => this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })));
+  }
+
   async removeAll(prefix: string): Promise<void> {
-    await this.removeKeys(prefix, await this.keysBelow(prefix));
+    const keys = await this.keysBelow(prefix);
+    await mutating('removeAll', prefix);
+    await this.removeKeys(prefix, keys);
   }
 
   // DeleteObjects reports failed keys in its answer instead of failing: a key left behind must not pass silently.
@@ -357,31 +495,26 @@ class S3Storage implements Storage {
     }
   }
 
-  async move(from: string, to: string, signal?: AbortSignal): Promise<void> {
-    const sources = await this.keysBelow(from);
-    const fromKey = parseS3Uri(from).key;
+  // S3 has no rename: a copy, then a delete. Repeated after a crash between the two, the copy fails (the source is
+  // gone) and the object found at `to` says the move is done.
+  async moveObject(from: string, to: string): Promise<void> {
+    const source = parseS3Uri(from);
     const target = parseS3Uri(to);
-    // Each object is copied before any is deleted, and only the objects still under `from` are moved: a retry after
-    // a partial move (some copied, some deleted) moves the rest and leaves the complete set under `to`.
-    await runBounded(sources, COPIES_IN_FLIGHT, async (source) => {
-      signal?.throwIfAborted();
-      const { bucket, key } = parseS3Uri(source);
-      const destination = target.key + key.slice(fromKey.length);
-      await this.call(source, () =>
-        this.client.send(
-          new CopyObjectCommand({ Bucket: target.bucket, Key: destination, CopySource: `${bucket}/${encodeURIComponent(key).replace(/%2F/g, '/')}` }),
-        ),
-      );
-    });
-    await this.removeKeys(from, sources);
+    const copySource = `${source.bucket}/${encodeURIComponent(source.key).replace(/%2F/g, '/')}`;
+    await mutating('move', to);
+    try {
+      await this.call(from, () => this.client.send(new CopyObjectCommand({ Bucket: target.bucket, Key: target.key, CopySource: copySource })));
+    } catch (err) {
+      if (!(err instanceof ObjectNotFound)) throw err;
+      if (await this.objectExists(target.bucket, target.key, to)) return;
+      throw new ObjectNotFound(`cannot move ${from} to ${to}: neither exists`);
+    }
+    await this.remove(from);
   }
+
+  async removeEmptyFolders(): Promise<void> {}
 
   localPath(): undefined {
     return undefined;
   }
-}
-
-/** Read an object holding JSON (a manifest partition, pca_model.json, _SUCCESS). */
-export async function readJson<T>(storage: Storage, uri: string): Promise<T> {
-  return JSON.parse((await storage.read(uri)).toString('utf8')) as T;
 }

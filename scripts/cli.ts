@@ -1,10 +1,12 @@
 import { parseArgs } from 'node:util';
 import { failureReason } from '../lib/client.js';
-import { InputError, resolvePipelineInput } from '../lib/config.js';
+import { resolvePipelineInput } from '../lib/config.js';
+import { InputError } from '../lib/errors.js';
 import type { RunSummary, ValidPipelineInput } from '../lib/contract.js';
 
 const usage = `usage: npm run pipeline -- --source <dir | s3://bucket/prefix> --output <dir | s3://bucket/prefix>
-       [--glob '*.jpg'] [--k 5] [--partition-size 256] [--max-concurrent-partitions N] [--s3-endpoint URL] [--workflow-id ID]
+       [--glob '*.jpg'] [--k 5] [--partition-size 256] [--max-concurrent-partitions N] [--max-image-bytes 67108864]
+       [--s3-endpoint URL] [--workflow-id ID]
        [--incremental]   (featurize only new or changed images since the last run to the same output)`;
 
 /** Parse the pipeline command line into a validated pipeline input; throws InputError with the usage on mistakes. */
@@ -21,6 +23,7 @@ export function parsePipelineArgs(argv: string[]): { input: ValidPipelineInput; 
         k: { type: 'string' },
         'partition-size': { type: 'string' },
         'max-concurrent-partitions': { type: 'string' },
+        'max-image-bytes': { type: 'string' },
         's3-endpoint': { type: 'string' },
         'workflow-id': { type: 'string' },
         incremental: { type: 'boolean' },
@@ -44,6 +47,7 @@ export function parsePipelineArgs(argv: string[]): { input: ValidPipelineInput; 
     ...(values['max-concurrent-partitions'] !== undefined
       ? { maxConcurrentPartitions: number('max-concurrent-partitions', values['max-concurrent-partitions']) }
       : {}),
+    ...(values['max-image-bytes'] !== undefined ? { maxImageBytes: number('max-image-bytes', values['max-image-bytes']) } : {}),
     ...(values['s3-endpoint'] !== undefined ? { s3Endpoint: values['s3-endpoint'] } : {}),
     ...(values.incremental ? { incremental: true } : {}),
   });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import { CONTROL_FAN_OUT, InputError, loadWorkerConfig, pipelineDefaults, resolvePipelineInput } from '../../lib/config.js';
+import { CONTROL_FAN_OUT, loadWorkerConfig, pipelineDefaults, resolvePipelineInput } from '../../lib/config.js';
+import { InputError } from '../../lib/errors.js';
 
 test('fills the defaults and makes local paths absolute', () => {
   const resolved = resolvePipelineInput({ source: 'photos', output: 's3://bucket/results' });
@@ -44,4 +45,19 @@ test('worker settings come from the environment and bad numbers are named', () =
   assert.equal(config.modelPath, path.resolve('m.onnx'));
   assert.equal(config.taskQueue, 'orchard');
   assert.throws(() => loadWorkerConfig({ ORCHARD_BATCH_SIZE: 'many' }), /ORCHARD_BATCH_SIZE="many" is not a whole number/);
+});
+
+test('options that would hang a run or escape a prefix are refused before it starts', () => {
+  const base = { source: 's', output: 'o' };
+  assert.throws(() => resolvePipelineInput({ ...base, maxHistoryEvents: 3 }), /"maxHistoryEvents" must be a whole number from 100 to 40000 \(each run continues as new past it\), got 3/);
+  assert.equal(resolvePipelineInput({ ...base, maxHistoryEvents: 100 }).maxHistoryEvents, 100);
+  assert.throws(() => resolvePipelineInput({ ...base, featurizeTaskQueue: 'gpu queue' }), /"featurizeTaskQueue" must be a task queue name/);
+  assert.throws(() => resolvePipelineInput({ ...base, featurizeTaskQueue: '' }), /"featurizeTaskQueue" must be a task queue name/);
+  assert.equal(resolvePipelineInput({ ...base, featurizeTaskQueue: 'orchard-featurize' }).featurizeTaskQueue, 'orchard-featurize');
+  assert.equal(resolvePipelineInput(base).maxImageBytes, 64 * 1024 * 1024);
+  assert.throws(() => resolvePipelineInput({ ...base, maxImageBytes: 0 }), /"maxImageBytes" must be a whole number from 1024/);
+  assert.throws(() => resolvePipelineInput({ source: 's', output: 's3://bucket/a/../evil' }), /"output": "s3:\/\/bucket\/a\/..\/evil" has an empty, "." or ".." segment; .*s3:\/\/bucket\/a\/evil/);
+  assert.throws(() => resolvePipelineInput({ source: 's3://Bad_Bucket/x', output: 'o' }), /"source": .*no valid bucket name/);
+  assert.throws(() => resolvePipelineInput({ ...base, glob: '[abc' }), /"glob": glob "\[abc" has an unclosed "\["/);
+  assert.throws(() => resolvePipelineInput({ ...base, s3Endpoint: 'localhost:9000' }), /"s3Endpoint" must be a URL/);
 });

@@ -3,10 +3,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { labelOf } from '../../activities/listImages.js';
-import { InputError } from '../../lib/config.js';
-import { joinUri, parseS3Uri, storageFor } from '../../lib/storage.js';
+import { InputError } from '../../lib/errors.js';
+import { joinUri, parseS3Uri, s3UriProblem, storageFor } from '../../lib/storage.js';
 import { tempDir } from '../support/environment.js';
-import { checkResumableMove } from '../support/storageMove.js';
+import { checkStorageContract } from '../support/storageMove.js';
 
 let root: string;
 
@@ -43,22 +43,32 @@ test('a missing or non-directory source is an InputError naming it', async () =>
   await assert.rejects(storage.list(path.join(root, 'Cherry 3', 'a.jpg')).next(), /is not a directory/);
 });
 
-test('writes are whole, moves replace same names, removeAll is recursive', async () => {
+test('writes are whole, removeAll is recursive, and empty folders go only up to the root given', async () => {
   const storage = storageFor(root);
   const target = path.join(root, 'out', 'x', 'file.json');
   await storage.write(target, '{"a":1}');
   assert.equal(await fs.readFile(target, 'utf8'), '{"a":1}');
   assert.ok(await storage.exists(path.join(root, 'out', 'x')));
-  await storage.write(path.join(root, 'staged', 'file.json'), 'new');
-  await storage.move(path.join(root, 'staged'), path.join(root, 'out', 'x'));
-  assert.deepEqual(await fs.readdir(path.join(root, 'out', 'x')), ['file.json']);
-  assert.equal(await fs.readFile(target, 'utf8'), 'new');
+  await storage.remove(target);
+  await storage.removeEmptyFolders(target, path.join(root, 'out'));
+  assert.deepEqual(await fs.readdir(path.join(root, 'out')), [], 'x went, out stayed');
+  await storage.write(target, 'again');
   await storage.removeAll(path.join(root, 'out'));
   assert.equal(await storage.exists(path.join(root, 'out')), false);
 });
 
-test('a move into a folder that holds files keeps them, and a repeated move finishes a partial one', async () => {
-  await checkResumableMove(storageFor(root), path.join(root, 'resumable'));
+test('moves, removals, listings of one level and capped reads keep the commit contract', async () => {
+  await checkStorageContract(storageFor(root), path.join(root, 'contract'));
+});
+
+test('S3 URIs given as source or output have a bucket and no empty, "." or ".." segment', () => {
+  assert.equal(s3UriProblem('s3://fruits/sample_data_train'), undefined);
+  assert.equal(s3UriProblem('s3://fruits'), undefined);
+  assert.equal(s3UriProblem('s3://fruits/Results/'), undefined);
+  assert.match(s3UriProblem('s3://fruits/a/../evil')!, /"\.\." segment; .*s3:\/\/fruits\/a\/evil/);
+  assert.match(s3UriProblem('s3://fruits/a//b')!, /empty/);
+  assert.match(s3UriProblem('s3://Bad_Bucket/x')!, /no valid bucket name/);
+  assert.match(s3UriProblem('s3:///x')!, /no valid bucket name/);
 });
 
 test('S3 URIs are parsed and joined without doubled slashes', () => {
