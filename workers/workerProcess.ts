@@ -1,6 +1,7 @@
 // One worker process: a Temporal worker with the Orchard workflow and activities and one onnxruntime session.
 import { DefaultLogger, Runtime, type LogEntry } from '@temporalio/worker';
 import { loadWorkerConfig } from '../lib/config.js';
+import { installCrashDrill } from './crashDrill.js';
 import { createOrchardWorker } from './orchardWorker.js';
 
 const config = loadWorkerConfig();
@@ -12,6 +13,7 @@ function jsonLine(entry: LogEntry): void {
 }
 
 Runtime.install({ logger: new DefaultLogger(config.logLevel, config.logFormat === 'json' ? jsonLine : undefined) });
+installCrashDrill();
 const worker = await createOrchardWorker(config);
 Runtime.instance().logger.info('orchard worker process ready', {
   taskQueue: config.taskQueue,

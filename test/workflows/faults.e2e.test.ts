@@ -106,6 +106,30 @@ test('every worker process killed during the local steps after featurizing: the 
   assert.ok(events.some((e) => e.workflowTaskTimedOutEventAttributes), 'the open workflow task timed out');
 });
 
+test('every worker process killed during the commit, once the new result is in place and before _SUCCESS: the retry completes it', async () => {
+  const output = path.join(work, 'out-commit-kill');
+  const token = path.join(work, 'commit-kill-token');
+  // The drill (workers/crashDrill.ts): the process about to write the top-level _SUCCESS kills itself, once.
+  const pool = await workers('kill-commit', 2, { ORCHARD_CRASH_DRILL: `commitResults:write:${path.join(output, '_SUCCESS')}`, ORCHARD_CRASH_DRILL_TOKEN: token });
+  const first = (await (await start('kill-commit', { output })).result()) as RunSummary;
+  await fs.writeFile(token, 'armed');
+  const handle = await start('kill-commit', { output });
+  while (await fs.stat(token).catch(() => undefined)) await delay(10);
+  for (const child of pool.children) child.kill('SIGKILL');
+  // The state of the report: the marker there, the previous result archived, the new files moved in, no _SUCCESS.
+  assert.ok(await fs.stat(path.join(output, '_COMMITTING')), 'killed while committing');
+  assert.equal(await fs.stat(path.join(output, '_SUCCESS')).catch(() => undefined), undefined);
+  assert.ok(await fs.stat(path.join(output, 'runs', first.runId, '_SUCCESS')), 'the previous result is archived');
+  assert.ok((await fs.readdir(path.join(output, 'features'))).length > 0, 'the new features are in place');
+
+  const summary = (await handle.result()) as RunSummary;
+  await assertExactlyOnce(output, summary);
+  const { files } = JSON.parse(await fs.readFile(path.join(output, '_SUCCESS'), 'utf8')) as { files: string[] };
+  assert.ok(files.includes('features/part-000000.parquet'));
+  const left = (await fs.readdir(output, { recursive: true })).map(String).filter((name) => /_COMMITTING|_staging|\.tmp-/.test(name));
+  assert.deepEqual(left, [], 'no marker, staging or temporary file is left');
+});
+
 test('the Temporal server killed and restarted on its SQLite file: the run resumes and completes', async () => {
   await workers('restart', 2);
   const handle = await start('restart');
@@ -148,7 +172,8 @@ test('a non-retryable failure fails the run fast with a clear message and leaves
   assert.ok(err instanceof WorkflowFailedError);
   assert.match(failureReason(err), /fitPca: injected fatal fault/);
   assert.ok(Date.now() - started < 60_000);
-  assert.deepEqual(await fs.readdir(path.join(work, `out-${runs}`)).catch(() => []), []);
+  // The new output was claimed (its ownership record) before the run failed; nothing else was left in it.
+  assert.deepEqual(await fs.readdir(path.join(work, `out-${runs}`)).catch(() => []), ['_ORCHARD']);
 });
 
 
