@@ -1,26 +1,53 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { InputError, type WorkerConfig } from '../lib/config.js';
+import { type WorkerConfig } from '../lib/config.js';
+import { InputError } from '../lib/errors.js';
 import type { AggregateResult, RunContext } from '../lib/contract.js';
 import { failingClearly } from '../lib/failures.js';
 import { heartbeatProgress } from '../lib/heartbeat.js';
 import {
+  archiveUri,
   carriedFeaturesUri,
   carriedUri,
   errorsPartUri,
   errorsPartsUri,
   featuresDatasetUri,
+  failedUri,
   featuresPartUri,
   manifestPartUri,
+  resultFileUri,
   resultUri,
   stagedResult,
-  type ManifestEntry,
 } from '../lib/layout.js';
 import { literalFiles, mergeParquet, queryParquet, writeCarriedFeatures, writeErrorParquet, writeVersionParquet } from '../lib/parquet.js';
-import { localCopies, localDatasetFiles, localTarget, publish, withScratchDir } from '../lib/scratch.js';
-import { readJson, storageFor } from '../lib/storage.js';
+import { localCopies, localTarget, publish, withScratchDir } from '../lib/scratch.js';
+import { readLatestResult } from '../lib/outputs.js';
+import { manifestSchema, readCarried, readRecord, type FailedRecord } from '../lib/records.js';
+import { storageFor } from '../lib/storage.js';
 
 export interface AggregateInput extends RunContext {
   partitions: number;
+  /** The run, named in the record that keeps errors.parquet when no image made a vector. */
+  workflowId?: string;
+  runId?: string;
+}
+
+/**
+ * A run in which no image became a vector has no result to commit: its errors.parquet goes to
+ * `runs/<run id>/errors.parquet` beside a `_FAILED` record (so later runs prune it like an earlier result), and the
+ * failure says where it is and names the first reason.
+ */
+async function keepErrorsOfFailedRun(input: AggregateInput, errorsFile: string, listed: number, failed: number): Promise<InputError> {
+  const [first] = await queryParquet('SELECT path, error FROM read_parquet($1) ORDER BY path LIMIT 1', [literalFiles([errorsFile])]);
+  const example = first ? ` (e.g. ${String(first.path)}: ${String(first.error)})` : '';
+  const reason = `none of the ${listed} images could be read and decoded${example}`;
+  if (!input.runId || !input.workflowId) return new InputError(`${reason}; check --source and --glob`);
+  const output = storageFor(input.output, input);
+  const folder = archiveUri(input.output, input.runId);
+  const kept = resultFileUri(folder, 'errors.parquet');
+  await output.upload(errorsFile, kept);
+  const record: FailedRecord = { workflowId: input.workflowId, runId: input.runId, reason, images: listed, failed, finishedAt: new Date().toISOString(), files: ['errors.parquet'] };
+  await output.write(failedUri(folder), JSON.stringify(record, null, 2) + '\n');
+  return new InputError(`${reason}; errors.parquet lists the reason for each: ${kept}; check --source and --glob`);
 }
 
 /**
@@ -33,15 +60,14 @@ export async function aggregateFeatures(input: AggregateInput, config: WorkerCon
     withScratchDir(config.scratchDir, async (scratch) => {
       const staging = storageFor(input.staging, input);
       const partitions = [...Array(input.partitions).keys()];
-      const carried = (await staging.read(carriedUri(input.staging)))
-        .toString('utf8')
-        .split('\n')
-        .filter((line) => line !== '')
-        .map((line) => JSON.parse(line) as { path: string; version: string });
+      const carried = await readCarried(staging, carriedUri(input.staging));
       const carriedFile = carriedFeaturesUri(input.staging);
       if (carried.length > 0) {
         const output = storageFor(input.output, input);
-        const previous = await localDatasetFiles(output, featuresDatasetUri(input.output), scratch);
+        // The last result's features are the files its _SUCCESS lists: nothing else in the folder is read.
+        const latest = await readLatestResult(output, input.output);
+        const files = (latest?.files ?? []).filter((file) => file.startsWith('features/')).map((file) => resultFileUri(input.output, file));
+        const previous = await localCopies(output, files, scratch);
         if (previous.length === 0) {
           throw new InputError(
             `${carried.length} images are carried over from the last result, but its features dataset ${featuresDatasetUri(input.output)} ` +
@@ -64,7 +90,7 @@ export async function aggregateFeatures(input: AggregateInput, config: WorkerCon
       if (await staging.exists(dataset)) {
         for await (const object of staging.list(dataset)) {
           if (expected.has(object.uri)) present.push(object.uri);
-          else await staging.removeAll(object.uri);
+          else await staging.remove(object.uri);
         }
       }
       if (present.length !== expected.size) {
@@ -104,7 +130,7 @@ export async function aggregateFeatures(input: AggregateInput, config: WorkerCon
       const versions = [...carried];
       let listed = 0;
       for (let n = 0; n < input.partitions; n++) {
-        const entries = await readJson<ManifestEntry[]>(staging, manifestPartUri(input.staging, n));
+        const entries = await readRecord(staging, manifestPartUri(input.staging, n), manifestSchema, 'a manifest part', 'the staging files were damaged: start the run again');
         listed += entries.length;
         for (const entry of entries) if (!failedPaths.has(entry.uri)) versions.push({ path: entry.uri, version: entry.version });
       }
@@ -116,6 +142,7 @@ export async function aggregateFeatures(input: AggregateInput, config: WorkerCon
           'ResultIncomplete',
         );
       }
+      if (rows === 0) throw await keepErrorsOfFailedRun(input, errorsFile, listed, failed);
       await writeVersionParquet(versionsFile, versions);
 
       await publish(staging, errorsFile, errorsUri);

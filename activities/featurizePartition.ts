@@ -1,16 +1,50 @@
+import path from 'node:path';
 import { Context, log } from '@temporalio/activity';
 import { FEATURE_DIM, type WorkerConfig } from '../lib/config.js';
+import { InputError } from '../lib/errors.js';
 import type { FeaturizePartitionInput, FeaturizePartitionResult } from '../lib/contract.js';
-import { startBounded } from '../lib/concurrency.js';
+import { Budget, startBounded } from '../lib/concurrency.js';
 import { failingClearly } from '../lib/failures.js';
 import { decodeImage, PIXELS_PER_IMAGE, scalePixels } from '../lib/images.js';
 import { errorsPartUri, featuresPartUri, manifestPartUri, type ManifestEntry } from '../lib/layout.js';
 import { loadFeatureModel } from '../lib/model.js';
 import { writeErrorParquet, writeVectorParquet } from '../lib/parquet.js';
 import { localTarget, publish, withScratchDir } from '../lib/scratch.js';
-import { ObjectNotFound, readJson, storageFor } from '../lib/storage.js';
+import { manifestSchema, readRecord } from '../lib/records.js';
+import { isS3Uri, ObjectNotFound, ObjectTooLarge, storageFor, type Storage } from '../lib/storage.js';
+
+// Image bytes read and not yet decoded, over every activity of this process: 16 reads ahead of 64 MiB files would
+// otherwise hold 1 GiB per activity. Decoded images are 150 KB each.
+const readBudget = new Budget(256 * 1024 * 1024);
+
+const mebibytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
 type Decoded = { ok: true; rgb: Buffer } | { ok: false; error: string };
+
+/** Read and decode one image; a file that is gone, too large, unreadable or not an image is this image's error. */
+async function readAndDecode(source: Storage, uri: string, maxBytes: number, timings: { read: number; decode: number }): Promise<Decoded> {
+  let bytes: Buffer;
+  const t0 = performance.now();
+  try {
+    bytes = await source.read(uri, { maxBytes });
+  } catch (err) {
+    // Anything else may pass (a network fault): the activity fails and is retried.
+    if (err instanceof ObjectTooLarge) return { ok: false, error: `not read: ${err.message}` };
+    const code = (err as NodeJS.ErrnoException).code;
+    if (!(err instanceof ObjectNotFound) && code !== 'EISDIR' && code !== 'EACCES') throw err;
+    return { ok: false, error: `cannot read file: ${(err as Error).message}` };
+  } finally {
+    timings.read += performance.now() - t0;
+  }
+  const t1 = performance.now();
+  try {
+    return { ok: true, rgb: await decodeImage(bytes) };
+  } catch (err) {
+    return { ok: false, error: `not a readable image: ${(err as Error).message}` };
+  } finally {
+    timings.decode += performance.now() - t1;
+  }
+}
 
 /**
  * Featurize one partition of the manifest: read, decode and embed its images, and write one Parquet part with
@@ -25,31 +59,21 @@ export async function featurizePartition(input: FeaturizePartitionInput, config:
     const model = await loadFeatureModel({ path: config.modelPath, threads: config.inferenceThreads });
     const staging = storageFor(input.staging, input);
     const source = storageFor(input.source, input);
-    const entries = await readJson<ManifestEntry[]>(staging, manifestPartUri(input.staging, input.partition));
+    const manifestUri = manifestPartUri(input.staging, input.partition);
+    const entries = await readRecord(staging, manifestUri, manifestSchema, 'a manifest part', 'the staging files were damaged: start the run again');
+    // Nothing read from storage becomes a path unchecked: every image lies below the source that was listed.
+    const sourcePrefix = input.source.replace(/[/\\]+$/, '') + (isS3Uri(input.source) ? '/' : path.sep);
+    const local = !isS3Uri(input.source);
+    const outside = entries.find((entry) => !entry.uri.startsWith(sourcePrefix) || (local && path.resolve(entry.uri) !== entry.uri));
+    if (outside) throw new InputError(`${manifestUri} names ${outside.uri}, which is not below the source ${input.source}; start the run again`);
 
     // Reads and decodes run ahead of inference (bounded), so the cores stay busy while a batch is embedded.
-    const decoded = startBounded(entries, config.readConcurrency, async (entry): Promise<Decoded> => {
+    const decoded = startBounded(entries, config.readConcurrency, (entry): Promise<Decoded> => {
       context.cancellationSignal.throwIfAborted();
-      let bytes: Buffer;
-      const t0 = performance.now();
-      try {
-        bytes = await source.read(entry.uri);
-      } catch (err) {
-        // A file gone since the listing, or unreadable, is this image's problem; anything else may pass: retry.
-        const code = (err as NodeJS.ErrnoException).code;
-        if (!(err instanceof ObjectNotFound) && code !== 'EISDIR' && code !== 'EACCES') throw err;
-        return { ok: false, error: `cannot read file: ${(err as Error).message}` };
-      } finally {
-        timings.read += performance.now() - t0;
+      if (entry.size > input.maxImageBytes) {
+        return Promise.resolve({ ok: false, error: `not read: the file is ${mebibytes(entry.size)}, larger than maxImageBytes (${mebibytes(input.maxImageBytes)})` });
       }
-      const t1 = performance.now();
-      try {
-        return { ok: true, rgb: await decodeImage(bytes) };
-      } catch (err) {
-        return { ok: false, error: `not a readable image: ${(err as Error).message}` };
-      } finally {
-        timings.decode += performance.now() - t1;
-      }
+      return readBudget.use(entry.size, () => readAndDecode(source, entry.uri, input.maxImageBytes, timings));
     });
 
     const paths: string[] = [];
@@ -104,7 +128,7 @@ export async function featurizePartition(input: FeaturizePartitionInput, config:
         await writeErrorParquet(errorsFile, errors);
         await publish(staging, errorsFile, errorsUri);
       } else {
-        await staging.removeAll(errorsUri);
+        await staging.remove(errorsUri);
       }
     });
     timings.write += performance.now() - t0;

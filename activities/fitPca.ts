@@ -1,4 +1,5 @@
-import { FEATURE_DIM, InputError, type WorkerConfig } from '../lib/config.js';
+import { FEATURE_DIM, type WorkerConfig } from '../lib/config.js';
+import { InputError } from '../lib/errors.js';
 import type { FitPcaInput, PcaSummary } from '../lib/contract.js';
 import { failingClearly } from '../lib/failures.js';
 import { heartbeatProgress } from '../lib/heartbeat.js';
@@ -37,6 +38,14 @@ export async function fitPca(input: FitPcaInput, config: WorkerConfig): Promise<
         model = await pca.fit(input.k);
       } catch (err) {
         throw new InputError(`${(err as Error).message}; lower --k`);
+      }
+      // Identical images give identical vectors: nothing varies, so no component explains anything.
+      const meanSquare = model.mean.reduce((sum, x) => sum + x * x, 0);
+      if (!(model.totalVariance > 1e-10 * Math.max(1, meanSquare))) {
+        throw new InputError(
+          `all ${model.rows} feature vectors are the same (total variance ${model.totalVariance}), so a PCA has no variance to explain: ` +
+            'the images are copies of one picture; run on images that differ',
+        );
       }
       await staging.write(resultUri(result, 'pca_model.json'), JSON.stringify(model));
       const held = pca.heldRows();

@@ -1,11 +1,13 @@
 import path from 'node:path';
-import { FEATURE_DIM, InputError, type WorkerConfig } from '../lib/config.js';
+import { FEATURE_DIM, type WorkerConfig } from '../lib/config.js';
+import { InputError } from '../lib/errors.js';
 import type { ListImagesInput, ListImagesResult } from '../lib/contract.js';
 import { runBounded } from '../lib/concurrency.js';
 import { failingClearly } from '../lib/failures.js';
 import { heartbeatProgress } from '../lib/heartbeat.js';
 import { fileNameMatcher } from '../lib/glob.js';
-import { carriedUri, manifestPartUri, resultUri, successUri, type ManifestEntry } from '../lib/layout.js';
+import { carriedUri, manifestPartUri, resultUri, type ManifestEntry } from '../lib/layout.js';
+import { claimOutput, readLatestResult } from '../lib/outputs.js';
 import { queryParquet } from '../lib/parquet.js';
 import { localCopy, withScratchDir } from '../lib/scratch.js';
 import { isS3Uri, joinUri, storageFor } from '../lib/storage.js';
@@ -80,8 +82,9 @@ function pathHash(uri: string): number {
 /** Path -> version of every image in the last committed result, or an empty map when there is none. */
 async function previousVersions(input: ListImagesInput, scratch: string): Promise<Map<string, string>> {
   const output = storageFor(input.output, input);
+  const latest = await readLatestResult(output, input.output);
+  if (!latest?.files.includes('versions.parquet')) return new Map();
   const versions = resultUri(input.output, 'versions.parquet');
-  if (!(await output.exists(successUri(input.output))) || !(await output.exists(versions))) return new Map();
   const rows = await queryParquet('SELECT path, version FROM read_parquet($1)', [await localCopy(output, versions, scratch)]);
   return new Map(rows.map((r) => [String(r.path), String(r.version)]));
 }
@@ -100,8 +103,8 @@ export async function listImages(input: ListImagesInput, config: WorkerConfig): 
     }
     const source = storageFor(input.source, input);
     const staging = storageFor(input.staging, input);
-    // The output may sit inside the source: never feed our own results back in.
-    const outputPrefix = input.output.replace(/\/+$/, '') + '/';
+    // The first write into the output: it must be Orchard's, or new and then claimed (lib/outputs.ts).
+    await claimOutput(storageFor(input.output, input), input.output, input.claimant);
     const labels = new Set<string>();
     let images = 0;
     let bytes = 0;
@@ -118,7 +121,6 @@ export async function listImages(input: ListImagesInput, config: WorkerConfig): 
     const previous = input.incremental ? await previousVersions(input, scratch) : new Map<string, string>();
     const carried: string[] = [];
     for await (const object of source.list(input.source)) {
-      if (object.uri.startsWith(outputPrefix)) continue;
       if (!matches(baseName(object.uri))) continue;
       const label = labelOf(object.uri);
       labels.add(label);

@@ -4,9 +4,10 @@ import { failingClearly } from '../lib/failures.js';
 import { heartbeatProgress } from '../lib/heartbeat.js';
 import { featuresDatasetUri, pcaFileUri, resultUri, stagedResult } from '../lib/layout.js';
 import { readVectorParquet, writeVectorParquet, type VectorRows } from '../lib/parquet.js';
-import { projectRows, type PcaModel } from '../lib/pca.js';
+import { projectRows } from '../lib/pca.js';
 import { localDatasetFiles, localTarget, publish, withScratchDir } from '../lib/scratch.js';
-import { readJson, storageFor, type Storage } from '../lib/storage.js';
+import { pcaModelSchema, readRecord } from '../lib/records.js';
+import { storageFor, type Storage } from '../lib/storage.js';
 
 /** Project every feature vector on the fitted components and write the PCA dataset (path, label, pcaFeatures). */
 export async function projectFeatures(input: RunContext, config: WorkerConfig): Promise<number> {
@@ -14,7 +15,7 @@ export async function projectFeatures(input: RunContext, config: WorkerConfig): 
     withScratchDir(config.scratchDir, async (scratch) => {
       const staging = storageFor(input.staging, input);
       const result = stagedResult(input.staging);
-      const model = await readJson<PcaModel>(staging, resultUri(result, 'pca_model.json'));
+      const model = await readRecord(staging, resultUri(result, 'pca_model.json'), pcaModelSchema, 'a PCA model', 'the staging files were damaged: start the run again');
       const features = await localDatasetFiles(staging, featuresDatasetUri(result), scratch);
       const paths: string[] = [];
       const labels: string[] = [];

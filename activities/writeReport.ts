@@ -4,10 +4,10 @@ import type { ReportInput } from '../lib/contract.js';
 import { failingClearly } from '../lib/failures.js';
 import { pcaFileUri, resultUri, stagedResult } from '../lib/layout.js';
 import { literalFiles, queryParquet, readVectorParquet } from '../lib/parquet.js';
-import type { PcaModel } from '../lib/pca.js';
 import { renderReportHtml, renderReportSvg, type ReportData } from '../lib/report.js';
 import { localCopy, withScratchDir } from '../lib/scratch.js';
-import { readJson, storageFor } from '../lib/storage.js';
+import { pcaModelSchema, readRecord } from '../lib/records.js';
+import { storageFor } from '../lib/storage.js';
 
 /** Points drawn in the scatter at most: enough to see the clusters, small enough for any browser. */
 const MAX_POINTS = 20_000;
@@ -19,7 +19,7 @@ export async function writeReport(input: ReportInput, config: WorkerConfig): Pro
     withScratchDir(config.scratchDir, async (scratch) => {
       const staging = storageFor(input.staging, input);
       const result = stagedResult(input.staging);
-      const model = await readJson<PcaModel>(staging, resultUri(result, 'pca_model.json'));
+      const model = await readRecord(staging, resultUri(result, 'pca_model.json'), pcaModelSchema, 'a PCA model', 'the staging files were damaged: start the run again');
       const pca = await localCopy(staging, pcaFileUri(result), scratch);
       const errors = await localCopy(staging, resultUri(result, 'errors.parquet'), scratch);
 

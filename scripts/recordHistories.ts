@@ -7,9 +7,11 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { NativeConnection } from '@temporalio/worker';
+import { outputLeaseId } from '../activities/outputLease.js';
 import { connectClient } from '../lib/client.js';
 import { defaultSampleDir, loadWorkerConfig, projectRoot, temporalCliPath } from '../lib/config.js';
 import { startDevServer } from '../lib/devServer.js';
+import { canonicalLocation } from '../lib/outputs.js';
 import { findFreePortBase } from '../lib/ports.js';
 import { createOrchardWorker } from '../workers/orchardWorker.js';
 
@@ -22,7 +24,7 @@ const work = await fs.mkdtemp(path.join(os.tmpdir(), 'orchard-record-'));
 const source = path.join(work, 'photos');
 for (const label of ['apple_hit_1', 'cucumber_1', 'pear_3']) {
   await fs.mkdir(path.join(source, label), { recursive: true });
-  for (const file of (await fs.readdir(path.join(defaultSampleDir, label))).sort().slice(0, 4)) {
+  for (const file of (await fs.readdir(path.join(defaultSampleDir, label))).sort().slice(0, 6)) {
     await fs.copyFile(path.join(defaultSampleDir, label, file), path.join(source, label, file));
   }
 }
@@ -37,7 +39,7 @@ try {
   const cases = {
     // A plain run, and one that continues as new after every few events.
     plain: { source, output: path.join(work, 'out-plain'), k: 2, partitionSize: 4 },
-    'continue-as-new': { source, output: path.join(work, 'out-can'), k: 2, partitionSize: 2, maxConcurrentPartitions: 1, maxHistoryEvents: 30 },
+    'continue-as-new': { source, output: path.join(work, 'out-can'), k: 2, partitionSize: 1, maxConcurrentPartitions: 1, maxHistoryEvents: 100 },
   };
   await fs.mkdir(target, { recursive: true });
   await worker.runUntil(async () => {
@@ -55,6 +57,14 @@ try {
         const last = history.events?.at(-1);
         runId = last?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
       }
+      // The output's lease, held and given back by that run.
+      const lease = outputLeaseId(await canonicalLocation(input.output));
+      await client.workflow.getHandle(lease).result();
+      const json = execFileSync(temporalCliPath(), ['workflow', 'show', '--address', server.address, '--workflow-id', lease, '--output', 'json'], {
+        encoding: 'utf8',
+        maxBuffer: 64 * 1024 * 1024,
+      });
+      await fs.writeFile(path.join(target, `${tag}-${name}-lease.json`), json.trim() + '\n');
     }
   });
   await client.connection.close();

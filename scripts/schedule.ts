@@ -3,7 +3,8 @@
 import { parseArgs } from 'node:util';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import { connectClient } from '../lib/client.js';
-import { InputError, loadWorkerConfig } from '../lib/config.js';
+import { loadWorkerConfig } from '../lib/config.js';
+import { InputError } from '../lib/errors.js';
 import { parsePipelineArgs, runCommand } from './cli.js';
 
 const usage = `usage: npm run schedule -- <create|update|describe|pause|unpause|delete|trigger> --id <schedule id>
@@ -101,7 +102,8 @@ await runCommand(async () => {
         console.log(`deleted schedule ${args.id}`);
         break;
       case 'trigger':
-        await handle.trigger(ScheduleOverlapPolicy.ALLOW_ALL);
+        // Like the schedule itself: no second run while one of it is still going (and the output lease refuses one anyway).
+        await handle.trigger(ScheduleOverlapPolicy.SKIP);
         console.log(`triggered schedule ${args.id}: a run starts now`);
         break;
     }

@@ -1,5 +1,7 @@
 import {
   ActivityCancellationType,
+  ActivityFailure,
+  ApplicationFailure,
   CancellationScope,
   ContinueAsNew,
   continueAsNew,
@@ -10,12 +12,14 @@ import {
   setCurrentDetails,
   upsertMemo,
   setHandler,
+  TimeoutFailure,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ActivityOptions } from '@temporalio/workflow';
 import type { OrchardActivities } from '../activities/index.js';
 import type {
   FeaturizePartitionResult,
+  OutputHolder,
   PipelineInput,
   PipelineProgress,
   PipelineState,
@@ -33,8 +37,12 @@ const control = proxyActivities<OrchardActivities>({
 });
 
 // A partition of a few hundred images takes seconds; heartbeats after every batch let a dead worker be noticed fast.
+// A partition that no featurize worker picks up within FEATURIZE_PICKUP fails the run, saying so, instead of waiting
+// forever (the run checks for a worker before featurizing; this bounds the wait if every one goes away later).
+const FEATURIZE_PICKUP = '30 minutes';
 const featurizeOptions: ActivityOptions = {
   startToCloseTimeout: '30 minutes',
+  scheduleToStartTimeout: FEATURIZE_PICKUP,
   heartbeatTimeout: '20 seconds',
   retry,
   // On cancellation, wait until the activities have stopped, so cleaning up staging cannot race with their writes.
@@ -49,6 +57,14 @@ const local = proxyLocalActivities<OrchardActivities>({ startToCloseTimeout: '1 
 // The steps after featurizing, in small runs: each takes about a second or less there, so they run in the worker that
 // holds the workflow task. A worker that dies meanwhile costs a rerun of these steps, once the workflow task times out.
 const localSteps = proxyLocalActivities<OrchardActivities>({ startToCloseTimeout: '10 minutes', retry });
+
+// Waiting for a featurize worker is bounded by the activity itself (ORCHARD_WORKER_WAIT_SECONDS, a minute by default).
+const waiting = proxyLocalActivities<OrchardActivities>({ startToCloseTimeout: '30 minutes', retry });
+
+// The commit changes the output, so it runs as an ordinary activity: the steps before it are recorded first and never
+// run again after it has moved files, and a dead worker is noticed within the heartbeat timeout (it heartbeats
+// before every file it moves).
+const committing = proxyActivities<OrchardActivities>({ startToCloseTimeout: '30 minutes', heartbeatTimeout: '30 seconds', retry });
 
 // Cleaning up after a failure must not hold back the failure's report for minutes.
 const cleanup = proxyActivities<OrchardActivities>({
@@ -80,6 +96,8 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
   const info = workflowInfo();
   // Runs recorded before the local activities replay with the checks as ordinary ones.
   const checks = patched('local-checks') ? local : control;
+  // Runs recorded before output ownership, the output lease and the ordinary-activity commit replay without them.
+  const safe = patched('output-safety');
   const state: PipelineState = resumed ?? {
     options: await checks.resolveInput(input),
     workflowId: info.workflowId,
@@ -92,6 +110,11 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
     featurizeTimings: {},
   };
   current = state;
+  if (safe && !resumed) {
+    // The canonical source and output (symlinks resolved), checked before any work: refused outputs fail here.
+    const { source, output, s3Endpoint } = state.options;
+    state.options = { ...state.options, ...(await local.checkOutput({ source, output, ...(s3Endpoint ? { s3Endpoint } : {}) })) };
+  }
   const options = state.options;
   const context: RunContext = {
     source: options.source,
@@ -99,6 +122,12 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
     staging: `${options.output.replace(/\/+$/, '')}/_staging/${state.firstRunId}`,
     ...(options.s3Endpoint ? { s3Endpoint: options.s3Endpoint } : {}),
   };
+  // One writer per output: the lease is taken before anything is written, by every run of the chain (the same holder).
+  const holder: OutputHolder = { workflowId: state.workflowId, firstRunId: state.firstRunId };
+  const lease = { output: options.output, holder, taskQueue: info.taskQueue };
+  if (safe) await local.acquireOutput(lease);
+  const release = () => (safe ? CancellationScope.nonCancellable(() => local.releaseOutput(lease)) : Promise.resolve());
+  const featurizeQueue = options.featurizeTaskQueue ?? info.taskQueue;
 
   const timed = async <T>(name: string, step: () => Promise<T>): Promise<T> => {
     const start = Date.now();
@@ -113,10 +142,17 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
     if (!state.listing) {
       const { glob, partitionSize, maxConcurrentPartitions, k } = options;
       const incremental = options.incremental === true;
-      state.listing = await timed('list', () => control.listImages({ ...context, glob, partitionSize, maxConcurrentPartitions, k, incremental }));
+      const listInput = { ...context, glob, partitionSize, maxConcurrentPartitions, k, incremental, claimant: { workflowId: holder.workflowId, runId: holder.firstRunId } };
+      state.listing = await timed('list', () => control.listImages(listInput));
       stage = 'featurizing';
     }
     const listing = state.listing;
+    if (safe && state.nextPartition < listing.partitions) {
+      stage = 'waiting for featurize workers';
+      await waiting.waitForFeaturizeWorkers(featurizeQueue);
+      stage = 'featurizing';
+    }
+    const startedHere = state.nextPartition;
 
     // Bounded fan-out: at most maxConcurrentPartitions featurize activities exist at any time. After a failure
     // nothing new starts and the ones in flight finish, so the failure is reported with no work left running.
@@ -125,14 +161,17 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
     let firstFailure: unknown;
     let mustContinue = false;
     for (;;) {
-      mustContinue ||= workflowInfo().historyLength >= options.maxHistoryEvents || workflowInfo().continueAsNewSuggested;
+      // A run continues as new only once it has started a partition, so every run makes progress.
+      const mayContinue = !safe || state.nextPartition > startedHere;
+      mustContinue ||= mayContinue && (workflowInfo().historyLength >= options.maxHistoryEvents || workflowInfo().continueAsNewSuggested);
       const canStart = !mustContinue && firstFailure === undefined && state.nextPartition < listing.partitions;
       if (canStart && inFlight.size < options.maxConcurrentPartitions) {
         const partition = state.nextPartition++;
         // The summary makes the history in the Web UI read as a story: which partition of how many.
         const summary = `partition ${partition + 1} of ${listing.partitions}`;
         const taskQueue = options.featurizeTaskQueue ? { taskQueue: options.featurizeTaskQueue } : {};
-        const running: Promise<void> = featurize.featurizePartition.executeWithOptions({ ...featurizeOptions, ...taskQueue, summary }, [{ ...context, partition }]).then(
+        const featurizeInput = { ...context, partition, maxImageBytes: options.maxImageBytes };
+        const running: Promise<void> = featurize.featurizePartition.executeWithOptions({ ...featurizeOptions, ...taskQueue, summary }, [featurizeInput]).then(
           (result: FeaturizePartitionResult) => {
             state.featurized += result.featurized;
             state.failed += result.failed;
@@ -142,7 +181,7 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
             inFlight.delete(running);
           },
           (err: unknown) => {
-            firstFailure ??= err;
+            firstFailure ??= unpicked(err, summary, featurizeQueue) ?? err;
             inFlight.delete(running);
           },
         );
@@ -161,7 +200,9 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
     // Runs resolved before the option existed have none, and run every step as an ordinary activity.
     const steps = listing.images <= (options.localStepsMaxImages ?? 0) ? localSteps : control;
     stage = 'aggregating';
-    const aggregate = await timed('aggregate', () => steps.aggregateFeatures({ ...context, partitions: listing.partitions }));
+    const aggregate = await timed('aggregate', () =>
+      steps.aggregateFeatures({ ...context, partitions: listing.partitions, workflowId: state.workflowId, runId: state.firstRunId }),
+    );
     stage = 'fitting PCA';
     const pca = await timed('fitPca', () => steps.fitPca({ ...context, k: options.k }));
     const variance = await timed('checkVariance', () => checks.checkVariance(pca));
@@ -194,7 +235,7 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
       startedAt: state.startedAt,
       finishedAt: new Date().toISOString(),
     };
-    const commit = () => steps.commitResults({ ...context, summary });
+    const commit = () => (safe ? committing : steps).commitResults({ ...context, summary });
     // Once the commit has started it finishes: a cancel arriving now must not leave the output half replaced. Runs
     // recorded before this replay with a cancellable commit.
     await (patched('commit-not-cancellable') ? CancellationScope.nonCancellable(commit) : commit());
@@ -202,13 +243,26 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
     if (patched('run-memo')) {
       upsertMemo({ images: summary.images, featurized: summary.featurized, reused: summary.reused, failed: summary.failed, labels: summary.labels });
     }
+    // The result is committed: a lease that could not be given back ends by itself once this run is closed.
+    await release().catch(() => undefined);
     stage = 'done';
     return summary;
   } catch (err) {
     // Staging files are useless after a failure; the committed output was never touched.
     if (!(err instanceof ContinueAsNew)) {
       await CancellationScope.nonCancellable(() => cleanup.discardStaging(context)).catch(() => undefined);
+      await release().catch(() => undefined);
     }
     throw err;
   }
+}
+
+/** A featurize activity that no worker picked up in time, as a failure that says what to start; else undefined. */
+function unpicked(err: unknown, partition: string, taskQueue: string): ApplicationFailure | undefined {
+  if (!(err instanceof ActivityFailure) || !(err.cause instanceof TimeoutFailure) || err.cause.timeoutType !== 'SCHEDULE_TO_START') return undefined;
+  return ApplicationFailure.nonRetryable(
+    `featurizePartition: no worker picked up ${partition} on task queue "${taskQueue}" within ${FEATURIZE_PICKUP}: start featurize workers ` +
+      `(ORCHARD_WORKER_ROLE=featurize ORCHARD_FEATURIZE_TASK_QUEUE=${taskQueue} npm run worker) and run again`,
+    'NoFeaturizeWorker',
+  );
 }

@@ -1,1 +1,2 @@
 export { imagePipeline, progressQuery } from './imagePipeline.js';
+export { outputLease, acquireOutputUpdate, releaseOutputSignal } from './outputLease.js';

@@ -7,17 +7,18 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { aggregateFeatures } from '../../activities/aggregateFeatures.js';
 import { featurizePartition } from '../../activities/featurizePartition.js';
 import { listImages } from '../../activities/listImages.js';
-import { loadWorkerConfig, type WorkerConfig } from '../../lib/config.js';
+import { loadWorkerConfig, pipelineDefaults, type WorkerConfig } from '../../lib/config.js';
 import type { FeaturizePartitionResult, ListImagesResult, RunContext } from '../../lib/contract.js';
 import { errorsPartUri, featuresDatasetUri, featuresPartUri, stagedResult } from '../../lib/layout.js';
 import { queryParquet } from '../../lib/parquet.js';
-import { tempDir } from '../support/environment.js';
+import { tempDir, testClaimant } from '../support/environment.js';
 import { copySample, writeBrokenImages } from '../support/images.js';
 
 let work: string;
 let context: RunContext;
 let config: WorkerConfig;
 const activity = new MockActivityEnvironment();
+const { maxImageBytes } = pipelineDefaults;
 
 before(async () => {
   work = await tempDir('featurize');
@@ -34,15 +35,15 @@ after(async () => {
 });
 
 test('a retried partition overwrites its own part: the aggregate holds every image exactly once', async () => {
-  const listing: ListImagesResult = await activity.run(listImages, { ...context, glob: '*.jpg', partitionSize: 6, k: 2, incremental: false }, config);
+  const listing: ListImagesResult = await activity.run(listImages, { ...context, glob: '*.jpg', partitionSize: 6, k: 2, incremental: false, claimant: testClaimant }, config);
   assert.deepEqual(listing, { images: 13, reused: 0, partitions: 3, labels: 2, bytes: listing.bytes });
   const results: FeaturizePartitionResult[] = [];
   for (let partition = 0; partition < listing.partitions; partition++) {
-    results.push(await activity.run(featurizePartition, { ...context, partition }, config));
+    results.push(await activity.run(featurizePartition, { ...context, partition, maxImageBytes }, config));
   }
   const firstPart = await fs.readFile(featuresPartUri(context.staging, 1));
   // Temporal retries an activity whose worker died after writing: run partition 1 again.
-  const retried: FeaturizePartitionResult = await activity.run(featurizePartition, { ...context, partition: 1 }, config);
+  const retried: FeaturizePartitionResult = await activity.run(featurizePartition, { ...context, partition: 1, maxImageBytes }, config);
   assert.deepEqual({ ...retried, timings: {} }, { ...results[1], timings: {} });
   assert.ok((await fs.readFile(featuresPartUri(context.staging, 1))).equals(firstPart), 'the retry wrote the same bytes');
 
@@ -62,14 +63,14 @@ test('heartbeats report progress through the partition', async () => {
   const beats: unknown[] = [];
   const env = new MockActivityEnvironment();
   env.on('heartbeat', (details: unknown) => beats.push(details));
-  await env.run(featurizePartition, { ...context, partition: 0 }, { ...config, batchSize: 2 });
+  await env.run(featurizePartition, { ...context, partition: 0, maxImageBytes }, { ...config, batchSize: 2 });
   assert.ok(beats.length >= 2, `got ${beats.length} heartbeats`);
   assert.deepEqual(beats.at(-1), { done: 6, of: 6 });
 });
 
 test('a cancelled activity stops instead of finishing the partition', async () => {
   const env = new MockActivityEnvironment();
-  const running = env.run(featurizePartition, { ...context, partition: 0 }, config);
+  const running = env.run(featurizePartition, { ...context, partition: 0, maxImageBytes }, config);
   env.cancel();
   await assert.rejects(running);
 });
@@ -80,15 +81,15 @@ test('a retry that no longer fails removes the errors part an earlier attempt wr
   const flaky = path.join(source, 'apple_red_1', 'flaky.jpg');
   await fs.writeFile(flaky, 'not a jpeg yet');
   const run: RunContext = { source, output: path.join(work, 'flaky-out'), staging: path.join(work, 'flaky-out', '_staging', 'r') };
-  const listing: ListImagesResult = await activity.run(listImages, { ...run, glob: '*.jpg', partitionSize: 8, k: 2, incremental: false }, config);
+  const listing: ListImagesResult = await activity.run(listImages, { ...run, glob: '*.jpg', partitionSize: 8, k: 2, incremental: false, claimant: testClaimant }, config);
   assert.equal(listing.partitions, 1);
-  const first: FeaturizePartitionResult = await activity.run(featurizePartition, { ...run, partition: 0 }, config);
+  const first: FeaturizePartitionResult = await activity.run(featurizePartition, { ...run, partition: 0, maxImageBytes }, config);
   assert.equal(first.failed, 1);
   assert.ok(await fs.stat(errorsPartUri(run.staging, 0)), 'the failing attempt wrote an errors part');
 
   // The file is complete now (a copy that was still uploading, say); Temporal runs the partition again.
   await fs.copyFile(path.join(source, 'apple_red_1', (await fs.readdir(path.join(source, 'apple_red_1'))).find((f) => f !== 'flaky.jpg')!), flaky);
-  const retried: FeaturizePartitionResult = await activity.run(featurizePartition, { ...run, partition: 0 }, config);
+  const retried: FeaturizePartitionResult = await activity.run(featurizePartition, { ...run, partition: 0, maxImageBytes }, config);
   assert.deepEqual([retried.featurized, retried.failed], [4, 0]);
   await assert.rejects(fs.stat(errorsPartUri(run.staging, 0)), { code: 'ENOENT' });
   assert.deepEqual(await activity.run(aggregateFeatures, { ...run, partitions: 1 }, config), { rows: 4, failed: 0, labels: 1 });
@@ -99,8 +100,8 @@ test('a staged errors part that went missing fails the aggregate instead of drop
   await copySample(source, ['eggplant_violet_1'], 4);
   await writeBrokenImages(path.join(source, 'eggplant_violet_1'));
   const run: RunContext = { source, output: path.join(work, 'lost-out'), staging: path.join(work, 'lost-out', '_staging', 'r') };
-  const listing: ListImagesResult = await activity.run(listImages, { ...run, glob: '*.jpg', partitionSize: 64, k: 2, incremental: false }, config);
-  const result: FeaturizePartitionResult = await activity.run(featurizePartition, { ...run, partition: 0 }, config);
+  const listing: ListImagesResult = await activity.run(listImages, { ...run, glob: '*.jpg', partitionSize: 64, k: 2, incremental: false, claimant: testClaimant }, config);
+  const result: FeaturizePartitionResult = await activity.run(featurizePartition, { ...run, partition: 0, maxImageBytes }, config);
   assert.deepEqual([listing.partitions, result.featurized, result.failed], [1, 4, 3]);
   await fs.rm(errorsPartUri(run.staging, 0));
   await assert.rejects(activity.run(aggregateFeatures, { ...run, partitions: 1 }, config), {
@@ -112,9 +113,9 @@ test('a features part that went missing fails the aggregate and names the datase
   const source = path.join(work, 'gone');
   await copySample(source, ['eggplant_violet_1'], 6);
   const run: RunContext = { source, output: path.join(work, 'gone-out'), staging: path.join(work, 'gone-out', '_staging', 'r') };
-  const listing: ListImagesResult = await activity.run(listImages, { ...run, glob: '*.jpg', partitionSize: 3, k: 2, incremental: false }, config);
+  const listing: ListImagesResult = await activity.run(listImages, { ...run, glob: '*.jpg', partitionSize: 3, k: 2, incremental: false, claimant: testClaimant }, config);
   assert.equal(listing.partitions, 2);
-  for (let partition = 0; partition < listing.partitions; partition++) await activity.run(featurizePartition, { ...run, partition }, config);
+  for (let partition = 0; partition < listing.partitions; partition++) await activity.run(featurizePartition, { ...run, partition, maxImageBytes }, config);
   await fs.rm(featuresPartUri(run.staging, 1));
   await assert.rejects(activity.run(aggregateFeatures, { ...run, partitions: 2 }, config), {
     message: new RegExp(`1 of the 2 files of the features dataset under ${featuresDatasetUri(stagedResult(run.staging)).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} are missing`),

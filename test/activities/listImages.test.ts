@@ -8,7 +8,7 @@ import { listImages, oneWavePartitionSizes, tailPartitionSizes } from '../../act
 import { defaultSampleDir, loadWorkerConfig } from '../../lib/config.js';
 import type { ListImagesResult } from '../../lib/contract.js';
 import { manifestPartUri, type ManifestEntry } from '../../lib/layout.js';
-import { tempDir } from '../support/environment.js';
+import { tempDir, testClaimant } from '../support/environment.js';
 
 let work: string;
 
@@ -68,7 +68,7 @@ async function manifestParts(staging: string, listing: ListImagesResult): Promis
 test('the sample lists into full partitions in listing order, then shrinking ones that mix the folders', async () => {
   const staging = path.join(work, 'staging');
   const config = { ...loadWorkerConfig(), scratchDir: path.join(work, 'scratch') };
-  const input = { source: defaultSampleDir, output: path.join(work, 'out'), staging, glob: '*.jpg', k: 5, incremental: false };
+  const input = { source: defaultSampleDir, output: path.join(work, 'out'), staging, glob: '*.jpg', k: 5, incremental: false, claimant: testClaimant };
   const listing: ListImagesResult = await new MockActivityEnvironment().run(listImages, { ...input, partitionSize: 64, maxConcurrentPartitions: 4 }, config);
   const parts = await manifestParts(staging, listing);
   const sizes = parts.map((part) => part.length);
@@ -86,7 +86,7 @@ test('the sample lists into full partitions in listing order, then shrinking one
 test('the sample fits in one wave: one partition per slot, each mixing all 15 folders, the same on every listing', async () => {
   const staging = path.join(work, 'staging-wave');
   const config = { ...loadWorkerConfig(), scratchDir: path.join(work, 'scratch') };
-  const input = { source: defaultSampleDir, output: path.join(work, 'out'), staging, glob: '*.jpg', k: 5, incremental: false, partitionSize: 256, maxConcurrentPartitions: 4 };
+  const input = { source: defaultSampleDir, output: path.join(work, 'out'), staging, glob: '*.jpg', k: 5, incremental: false, claimant: testClaimant, partitionSize: 256, maxConcurrentPartitions: 4 };
   const listing: ListImagesResult = await new MockActivityEnvironment().run(listImages, input, config);
   const parts = await manifestParts(staging, listing);
   assert.deepEqual(parts.map((part) => part.length), [225, 225, 225, 225]);

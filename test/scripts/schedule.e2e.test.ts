@@ -74,6 +74,38 @@ test('create, describe, pause, unpause, trigger and delete a nightly schedule', 
   assert.match(gone.out, /error: .*not found/i);
 });
 
+test('trigger skips a run while the last one of the schedule still runs, as the schedule does', async () => {
+  // No worker polls this task queue, so the first run stays open for as long as the test needs it to.
+  const idle = (...args: string[]) => {
+    const result = spawnSync(process.execPath, [path.join(projectRoot, 'dist', 'scripts', 'schedule.js'), ...args], {
+      env: { ...process.env, TEMPORAL_ADDRESS: pipeline.env.address, ORCHARD_TASK_QUEUE: 'nobody-polls' },
+      encoding: 'utf8',
+    });
+    assert.equal(result.status, 0, result.stdout + result.stderr);
+  };
+  idle('create', '--id', 'busy', '--source', path.join(work, 'photos'), '--output', path.join(work, 'out-busy'));
+  const handle = pipeline.env.client.schedule.getHandle('busy');
+  try {
+    idle('trigger', '--id', 'busy');
+    let described = await handle.describe();
+    for (let i = 0; i < 100 && described.info.recentActions.length === 0; i++) {
+      await delay(100);
+      described = await handle.describe();
+    }
+    assert.equal(described.info.recentActions.length, 1, 'the first trigger started a run');
+    idle('trigger', '--id', 'busy');
+    for (let i = 0; i < 100 && described.info.numActionsSkippedOverlap === 0; i++) {
+      await delay(100);
+      described = await handle.describe();
+    }
+    assert.equal(described.info.numActionsSkippedOverlap, 1, 'the second trigger was skipped');
+    assert.equal(described.info.recentActions.length, 1, 'no second run started');
+    await pipeline.env.client.workflow.getHandle(described.info.recentActions[0].action.workflow.workflowId).terminate('test over');
+  } finally {
+    await handle.delete();
+  }
+});
+
 test('a wrong command line is explained', () => {
   const wrong = schedule('launch', '--id', 'x');
   assert.equal(wrong.code, 1);

@@ -24,6 +24,9 @@ export function startTestWorker(env: TestWorkflowEnvironment, config: WorkerConf
   return createOrchardWorker(config, env.nativeConnection);
 }
 
+/** The run that claims outputs in tests that call the activities directly (run ids are UUIDs). */
+export const testClaimant = { workflowId: 'test-run', runId: '00000000-0000-4000-8000-000000000001' };
+
 /** A fresh directory under the OS temp folder; the test removes it. */
 export async function tempDir(prefix: string): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), `orchard-${prefix}-`));
@@ -37,9 +40,9 @@ export interface TestPipeline {
 }
 
 /** Start a real Temporal server and a worker on task queue `orchard` that keeps its scratch files in `scratchDir`. */
-export async function startTestPipeline(scratchDir: string): Promise<TestPipeline> {
+export async function startTestPipeline(scratchDir: string, overrides: Partial<WorkerConfig> = {}): Promise<TestPipeline> {
   const env = await startTestServer();
-  const config = testWorkerConfig(env, { scratchDir });
+  const config = testWorkerConfig(env, { scratchDir, ...overrides });
   const worker = await startTestWorker(env, config);
   const running = worker.run();
   return {

@@ -7,6 +7,7 @@ import { FEATURE_DIM } from '../../lib/config.js';
 import type { RunSummary } from '../../lib/contract.js';
 import { queryParquet, type VectorRows } from '../../lib/parquet.js';
 import type { PcaModel } from '../../lib/pca.js';
+import { RESULT_FILE } from '../../lib/records.js';
 import { storageFor } from '../../lib/storage.js';
 import { leaveOneOutAccuracy, readAllVectors } from './vectors.js';
 
@@ -19,6 +20,16 @@ export async function fetchResult(output: string, localDir: string): Promise<str
     await storage.download(object.uri, path.join(localDir, object.uri.slice(prefix.length)));
   }
   return localDir;
+}
+
+/** The files of the result at the top level of a local output, as `_SUCCESS` lists them (relative, sorted). */
+async function resultFilesIn(dir: string): Promise<string[]> {
+  const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'))
+    .filter((file) => RESULT_FILE.test(file))
+    .sort();
 }
 
 const filesIn = async (dir: string) => (await fs.readdir(dir)).map((f) => path.join(dir, f));
@@ -35,8 +46,12 @@ export async function readFeatures(dir: string): Promise<VectorRows> {
  */
 export async function verifyResult(dir: string, summary: RunSummary, expected: { paths: string[]; k: number }): Promise<VectorRows> {
   assert.equal(summary.featurized, expected.paths.length);
-  assert.deepEqual(JSON.parse(await fs.readFile(path.join(dir, '_SUCCESS'), 'utf8')), summary);
+  const { files: listed, ...recorded } = JSON.parse(await fs.readFile(path.join(dir, '_SUCCESS'), 'utf8')) as RunSummary & { files: string[] };
+  assert.deepEqual(recorded, summary);
+  assert.deepEqual(listed, await resultFilesIn(dir), '_SUCCESS lists exactly the files of the result');
   await assert.rejects(fs.access(path.join(dir, '_staging')), 'no staging files are left behind');
+  await assert.rejects(fs.access(path.join(dir, '_COMMITTING')), 'no commit marker is left behind');
+  assert.ok((await fs.readFile(path.join(dir, '_ORCHARD'), 'utf8')).includes('"orchard": "output"'), 'the output holds its ownership record');
 
   const files = await filesIn(path.join(dir, 'features'));
   // Parquet has no fixed-size list: DuckDB reads the column back as FLOAT[], every row exactly 1280 long.

@@ -23,6 +23,11 @@ const calls = new Map<number, number>();
 
 const countingActivities: OrchardActivities = {
   resolveInput: async (input) => ({ maxConcurrentPartitions: 8, ...resolvePipelineInput(input) }),
+  checkOutput: async ({ source, output }) => ({ source, output }),
+  acquireOutput: async () => undefined,
+  releaseOutput: async () => undefined,
+  workflowRunning: async () => true,
+  waitForFeaturizeWorkers: async () => 1,
   listImages: async () => ({ images: IMAGES, reused: 0, partitions: PARTITIONS, labels: 15, bytes: IMAGES * 50_000 }),
   featurizePartition: async ({ partition }) => {
     calls.set(partition, (calls.get(partition) ?? 0) + 1);
@@ -82,7 +87,10 @@ test('a 100,000-image run continues as new and every history stays far below the
     runId = last.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
   }
   console.log(`${PARTITIONS} partitions in ${runs.length} runs:`, JSON.stringify(runs));
-  assert.ok(runs.length >= 3, `expected several continue-as-new runs, got ${runs.length}`);
+  // How many runs it takes depends on how completions batch into workflow tasks; that it takes more than one does not:
+  // each partition adds at least its scheduled and completed events, more than one run may hold.
+  assert.ok(PARTITIONS * 2 > MAX_HISTORY_EVENTS);
+  assert.ok(runs.length >= 2, `a run of ${PARTITIONS} partitions continued as new (${runs.length} runs)`);
   for (const run of runs) {
     assert.ok(run.events < MAX_HISTORY_EVENTS + 200, `a run has ${run.events} events`);
     assert.ok(run.events < 51_200 / 10, 'far below the 51,200-event limit');

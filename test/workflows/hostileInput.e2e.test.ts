@@ -96,5 +96,5 @@ test('every odd file lands in the features or in errors.parquet with a reason, a
   assert.deepEqual(await tree(source), sourceBefore, 'the source is untouched');
   assert.deepEqual((await fs.readdir(work)).sort(), [...workBefore, 'out'].sort(), 'nothing new beside the output');
   assert.deepEqual(await fs.readdir(path.join(work, 'scratch')), [], 'scratch files are removed');
-  assert.deepEqual((await fs.readdir(output)).sort(), ['_SUCCESS', 'errors.parquet', 'features', 'pca', 'pca_model.json', 'report.html', 'report.png', 'versions.parquet']);
+  assert.deepEqual((await fs.readdir(output)).sort(), ['_ORCHARD', '_SUCCESS', 'errors.parquet', 'features', 'pca', 'pca_model.json', 'report.html', 'report.png', 'versions.parquet']);
 });

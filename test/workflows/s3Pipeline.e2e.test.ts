@@ -92,7 +92,9 @@ test('an incremental run into an S3 output carries the earlier vectors over from
   await verifyResult(local, second, { paths: await imagesBelow(source), k: 3 });
   assert.ok((await fs.readdir(path.join(local, 'features'))).includes('carried.parquet'), 'the carried vectors are one file of the dataset');
   const archived = path.join(local, 'runs', first.runId);
-  assert.deepEqual(JSON.parse(await fs.readFile(path.join(archived, '_SUCCESS'), 'utf8')), first);
+  const { files, ...recorded } = JSON.parse(await fs.readFile(path.join(archived, '_SUCCESS'), 'utf8')) as RunSummary & { files: string[] };
+  assert.deepEqual(recorded, first);
+  assert.ok(files.includes('features/part-000000.parquet'), 'the archived _SUCCESS lists its files');
   const [rows] = await queryParquet('SELECT count(*) AS n, count(DISTINCT path) AS paths FROM read_parquet($1)', [path.join(archived, 'features', '*.parquet')]);
   assert.deepEqual(rows, { n: 20, paths: 20 });
 });
@@ -141,7 +143,7 @@ test('a missing bucket, an empty prefix and refused credentials fail clearly', a
   try {
     assert.match(
       await failure({ source: 's3://fruits/subset', output: path.join(work, 'never') }),
-      /access to s3:\/\/fruits\/subset was refused \(\w+\); check AWS_ACCESS_KEY_ID/,
+      /access to s3:\/\/fruits\/subset was refused \(\w+, HTTP 403\); check AWS_ACCESS_KEY_ID/,
     );
   } finally {
     process.env.AWS_ACCESS_KEY_ID = saved;
