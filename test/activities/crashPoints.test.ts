@@ -163,14 +163,18 @@ function phaseOf(step: string, mutation: StorageMutation, output: string): strin
   if (rel === '_COMMITTING') return operation === 'remove' ? 'remove _COMMITTING' : 'write _COMMITTING';
   if (rel === '_SUCCESS') return operation === 'remove' ? 'remove the previous result\'s _SUCCESS' : 'write _SUCCESS';
   if (operation === 'removeAll' && /^_staging\/[^/]+$/.test(rel)) return 'remove the staging folder';
-  if (step === 'commitResults' && rel.startsWith(`runs/${FIRST}/`)) return rel.endsWith('/_SUCCESS') ? `write runs/<previous>/_SUCCESS` : 'move a file of the previous result to runs/<previous>/';
+  // Files move 16 at a time, and on S3 each move is a copy and then a delete: which change comes n-th within a batch
+  // varies from run to run, so a batch of moves is one row.
+  const archiving = "move the previous result's files to runs/<previous>/ (on S3 a copy, then a delete, each)";
+  const placing = "move the new result's files into place (on S3 a copy, then a delete, each)";
+  if (step === 'commitResults' && rel.startsWith(`runs/${FIRST}/`)) return rel.endsWith('/_SUCCESS') ? `write runs/<previous>/_SUCCESS` : archiving;
   if (rel.startsWith(`runs/${OLD[0]}/`)) {
     if (rel.endsWith('/_PRUNING')) return operation === 'move' ? "rename the oldest run's _SUCCESS to _PRUNING" : 'remove its _PRUNING';
     if (/\/_(SUCCESS|FAILED)$/.test(rel)) return "remove the oldest run's _SUCCESS or _FAILED, if still there";
     return 'remove a file of the oldest run';
   }
-  if (step === 'commitResults' && RESULT_FILE.test(rel)) return operation === 'move' ? 'move a file of the new result into place' : 'remove the previous result\'s copy of a moved file (S3)';
-  if (step === 'commitResults' && inStaging) return 'remove the staged copy of a moved file (S3)';
+  if (step === 'commitResults' && RESULT_FILE.test(rel)) return operation === 'move' ? placing : archiving;
+  if (step === 'commitResults' && inStaging) return placing;
   if (inStaging) {
     const name = staged.replace(/part-\d{6}/, 'part-N').replace(/pca-\d{6}/, 'pca-N');
     return `${operation === 'removeAll' ? 'clear' : operation} ${name}`;

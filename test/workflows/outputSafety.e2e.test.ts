@@ -160,12 +160,16 @@ test('a file larger than maxImageBytes is not read: it becomes a row of errors.p
   const noise = Buffer.from(Array.from({ length: 600 * 600 * 3 }, (_, i) => (i * 2654435761) >>> 24));
   await sharp(noise, { raw: { width: 600, height: 600, channels: 3 } }).jpeg({ quality: 100 }).toFile(path.join(mixed, 'large.jpg'));
   assert.ok((await fs.stat(path.join(mixed, 'large.jpg'))).size > 64 * 1024);
+  // A 3 GiB file named .jpg (sparse: it takes no disk), past what a Buffer holds, which used to fail the whole run.
+  await fs.writeFile(path.join(mixed, 'huge.jpg'), '');
+  await fs.truncate(path.join(mixed, 'huge.jpg'), 3 * 1024 ** 3);
   const output = path.join(work, 'out-mixed');
   const summary = await run({ source: path.dirname(mixed), output, maxImageBytes: 64 * 1024 });
-  assert.deepEqual([summary.featurized, summary.failed], [3, 1]);
-  const [error] = await queryParquet('SELECT path, error FROM read_parquet($1)', [path.join(output, 'errors.parquet')]);
-  assert.equal(error.path, path.join(mixed, 'large.jpg'));
-  assert.match(String(error.error), /not read: the file is \d+\.\d MiB, larger than maxImageBytes \(0\.1 MiB\)/);
+  assert.deepEqual([summary.featurized, summary.failed], [3, 2]);
+  const errors = await queryParquet('SELECT path, error FROM read_parquet($1) ORDER BY path', [path.join(output, 'errors.parquet')]);
+  assert.deepEqual(errors.map((e) => e.path), [path.join(mixed, 'huge.jpg'), path.join(mixed, 'large.jpg')]);
+  assert.match(String(errors[0].error), /not read: the file is 3072\.0 MiB, larger than maxImageBytes \(0\.1 MiB\)/);
+  assert.match(String(errors[1].error), /not read: the file is \d+\.\d MiB, larger than maxImageBytes \(0\.1 MiB\)/);
 });
 
 test('a run with no worker on its featurize task queue fails after a bounded wait, naming the queue and what to start', async () => {

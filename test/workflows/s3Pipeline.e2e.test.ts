@@ -15,6 +15,7 @@ import { startTestPipeline, tempDir, type TestPipeline } from '../support/enviro
 import { copySample, sampleDir, writeBrokenImages } from '../support/images.js';
 import { fetchResult, imagesBelow, verifyResult } from '../support/results.js';
 import { createBucket, startTestS3Server, uploadDirectory } from '../support/s3.js';
+import { storageFor } from '../../lib/storage.js';
 
 let work: string;
 let s3: S3Server;
@@ -148,4 +149,41 @@ test('a missing bucket, an empty prefix and refused credentials fail clearly', a
   } finally {
     process.env.AWS_ACCESS_KEY_ID = saved;
   }
+});
+
+test("S3 outputs: someone else's prefix, refused credentials and a '..' URI fail before any work; the user's objects in an Orchard output stay", async () => {
+  const storage = storageFor('s3://fruits');
+  const objects = async (prefix: string) => {
+    const found: Record<string, string> = {};
+    for await (const object of storage.list(prefix)) found[object.uri] = (await storage.read(object.uri)).toString();
+    return found;
+  };
+  // The original notebook's own output, with the user's legacy files beside it.
+  await storage.write('s3://fruits/legacy/_SUCCESS', '');
+  await storage.write('s3://fruits/legacy/features/legacy.csv', 'legacy');
+  await storage.write('s3://fruits/legacy/report.html', 'their report');
+  const before = await objects('s3://fruits/legacy');
+  assert.match(
+    await failure({ source: 's3://fruits/subset', output: 's3://fruits/legacy', k: 5 }),
+    /checkOutput: --output s3:\/\/fruits\/legacy already holds files that Orchard did not write: _SUCCESS, features, report.html \(its _SUCCESS looks like a Spark or Hadoop output\)/,
+  );
+  assert.deepEqual(await objects('s3://fruits/legacy'), before);
+  assert.match(await failure({ source: subsetDir, output: 's3://fruits/a/../evil', k: 5 }), /has an empty, "\." or "\.\." segment; .*s3:\/\/fruits\/a\/evil/);
+
+  const saved = process.env.AWS_ACCESS_KEY_ID;
+  process.env.AWS_ACCESS_KEY_ID = 'intruder';
+  try {
+    // The output is checked before any work, so its refused credentials fail the run at once, not after retries.
+    assert.match(await failure({ source: subsetDir, output: 's3://fruits/Results-denied', k: 5 }), /checkOutput: access to s3:\/\/fruits\/Results-denied.* was refused \(.*HTTP 403\)/);
+  } finally {
+    process.env.AWS_ACCESS_KEY_ID = saved;
+  }
+
+  const output = 's3://fruits/owned';
+  await (await start({ source: subsetDir, output, k: 5 })).result();
+  await storage.write(`${output}/features/legacy.csv`, 'mine');
+  await storage.write(`${output}/notes.txt`, 'notes');
+  await (await start({ source: subsetDir, output, k: 5 })).result();
+  assert.equal((await storage.read(`${output}/features/legacy.csv`)).toString(), 'mine');
+  assert.equal((await storage.read(`${output}/notes.txt`)).toString(), 'notes');
 });
