@@ -5,7 +5,7 @@ import type { CommitInput, RunContext } from '../lib/contract.js';
 import { failingClearly } from '../lib/failures.js';
 import { heartbeatProgress } from '../lib/heartbeat.js';
 import { archiveUri, committingUri, failedUri, pruningUri, resultFileUri, runsUri, stagedResult, successUri } from '../lib/layout.js';
-import { removeOrchardTemporaries, topLevelResultFiles } from '../lib/outputs.js';
+import { damagedRecordFix, removeOrchardTemporaries, topLevelResultFiles } from '../lib/outputs.js';
 import {
   archivedRecordSchema,
   commitMarkerSchema,
@@ -28,8 +28,7 @@ export const KEEP_FAILED_RUNS = 3;
 // Files moved at once: S3 has no rename, so each move is a server-side copy and a delete.
 const MOVES_IN_FLIGHT = 16;
 
-const damaged = (output: string) =>
-  `it was not written by Orchard, or was damaged: if ${output} is an Orchard output, move the file away (Orchard then treats the output as holding no result); otherwise choose another --output`;
+const damaged = damagedRecordFix;
 
 const readSuccess = (storage: Storage, uri: string, output: string) =>
   readRecordIfThere(storage, uri, successRecordSchema, 'an Orchard _SUCCESS record', damaged(output));

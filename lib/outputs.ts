@@ -125,6 +125,14 @@ export async function removeOrchardTemporaries(storage: Storage, folder: string)
   }
 }
 
+/**
+ * The fix for a damaged record in an Orchard output. Which files belong to Orchard is no longer known for sure, so
+ * it leaves them all alone: the user moves the record and the result beside it away, or writes elsewhere.
+ */
+export function damagedRecordFix(output: string): string {
+  return `it was not written by Orchard, or was damaged: choose another --output, or move it and the result files beside it (features/, pca/, pca_model.json, ...) out of ${output}`;
+}
+
 /** The latest committed result of an output (its `_SUCCESS`, checked), or undefined when it holds none. */
 export function readLatestResult(storage: Storage, output: string): Promise<SuccessRecord | undefined> {
   return readRecordIfThere(
@@ -132,7 +140,7 @@ export function readLatestResult(storage: Storage, output: string): Promise<Succ
     successUri(output),
     successRecordSchema,
     'an Orchard _SUCCESS record',
-    `it was not written by Orchard, or was damaged: move it out of ${output} (the output then holds no result), or choose another --output`,
+    damagedRecordFix(output),
   );
 }
 
