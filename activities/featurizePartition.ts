@@ -5,7 +5,7 @@ import { InputError } from '../lib/errors.js';
 import type { FeaturizePartitionInput, FeaturizePartitionResult } from '../lib/contract.js';
 import { Budget, startBounded } from '../lib/concurrency.js';
 import { failingClearly } from '../lib/failures.js';
-import { decodeImage, PIXELS_PER_IMAGE, scalePixels } from '../lib/images.js';
+import { decodeFast, decodeWithSharp, fastJpeg, PIXELS_PER_IMAGE, scalePixels, type DecodedImage } from '../lib/images.js';
 import { errorsPartUri, featuresPartUri, manifestPartUri, type ManifestEntry } from '../lib/layout.js';
 import { loadFeatureModel } from '../lib/model.js';
 import { writeErrorParquet, writeVectorParquet } from '../lib/parquet.js';
@@ -19,30 +19,61 @@ const readBudget = new Budget(256 * 1024 * 1024);
 
 const mebibytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
-type Decoded = { ok: true; rgb: Buffer } | { ok: false; error: string };
+/** An image read ahead: its bytes, for the fast path to decode in turn; or decoded already, by sharp; or its error. */
+type Prepared =
+  | { kind: 'fast'; bytes: Buffer; size: { width: number; height: number }; release: () => void }
+  | { kind: 'decoded'; image: DecodedImage }
+  | { kind: 'failed'; error: string };
 
-/** Read and decode one image; a file that is gone, too large, unreadable or not an image is this image's error. */
-async function readAndDecode(source: Storage, uri: string, maxBytes: number, timings: { read: number; decode: number }): Promise<Decoded> {
+type Timings = { read: number; decode: number; infer: number; write: number };
+
+const unreadable = (err: unknown): Prepared => ({ kind: 'failed', error: `not a readable image: ${(err as Error).message}` });
+
+/**
+ * Read one image ahead of inference. A file that is gone, too large or unreadable is this image's error; anything
+ * else (a network fault) fails the activity, which is retried. Images the fast path does not take (PNG, large photos,
+ * CMYK...) are decoded here by sharp, on libuv's threads; the others wait, holding their share of the read budget.
+ */
+async function prepare(source: Storage, uri: string, size: number, maxBytes: number, timings: Timings): Promise<Prepared> {
+  if (size > maxBytes) return { kind: 'failed', error: `not read: the file is ${mebibytes(size)}, larger than maxImageBytes (${mebibytes(maxBytes)})` };
+  const release = await readBudget.acquire(size);
   let bytes: Buffer;
   const t0 = performance.now();
   try {
     bytes = await source.read(uri, { maxBytes });
   } catch (err) {
-    // Anything else may pass (a network fault): the activity fails and is retried.
-    if (err instanceof ObjectTooLarge) return { ok: false, error: `not read: ${err.message}` };
+    release();
+    if (err instanceof ObjectTooLarge) return { kind: 'failed', error: `not read: ${err.message}` };
     const code = (err as NodeJS.ErrnoException).code;
     if (!(err instanceof ObjectNotFound) && code !== 'EISDIR' && code !== 'EACCES') throw err;
-    return { ok: false, error: `cannot read file: ${(err as Error).message}` };
+    return { kind: 'failed', error: `cannot read file: ${(err as Error).message}` };
   } finally {
     timings.read += performance.now() - t0;
   }
+  const jpeg = bytes.length > 0 ? fastJpeg(bytes) : undefined;
+  if (jpeg) return { kind: 'fast', bytes, size: jpeg, release };
   const t1 = performance.now();
   try {
-    return { ok: true, rgb: await decodeImage(bytes) };
+    return { kind: 'decoded', image: await decodeWithSharp(bytes) };
   } catch (err) {
-    return { ok: false, error: `not a readable image: ${(err as Error).message}` };
+    return unreadable(err);
   } finally {
+    release();
     timings.decode += performance.now() - t1;
+  }
+}
+
+/** The image, decoded now if the fast path takes it (sharp decides when it cannot read it after all). */
+async function decodeInTurn(prepared: Prepared, timings: Timings): Promise<Prepared> {
+  if (prepared.kind !== 'fast') return prepared;
+  const t0 = performance.now();
+  try {
+    return { kind: 'decoded', image: decodeFast(prepared.bytes, prepared.size) };
+  } catch {
+    return await decodeWithSharp(prepared.bytes).then((image): Prepared => ({ kind: 'decoded', image }), unreadable);
+  } finally {
+    prepared.release();
+    timings.decode += performance.now() - t0;
   }
 }
 
@@ -55,7 +86,7 @@ export async function featurizePartition(input: FeaturizePartitionInput, config:
   return failingClearly('featurizePartition', async () => {
     const started = performance.now();
     const context = Context.current();
-    const timings = { read: 0, decode: 0, infer: 0, write: 0 };
+    const timings: Timings = { read: 0, decode: 0, infer: 0, write: 0 };
     const model = await loadFeatureModel({ path: config.modelPath, threads: config.inferenceThreads });
     const staging = storageFor(input.staging, input);
     const source = storageFor(input.source, input);
@@ -67,13 +98,10 @@ export async function featurizePartition(input: FeaturizePartitionInput, config:
     const outside = entries.find((entry) => !entry.uri.startsWith(sourcePrefix) || (local && path.resolve(entry.uri) !== entry.uri));
     if (outside) throw new InputError(`${manifestUri} names ${outside.uri}, which is not below the source ${input.source}; start the run again`);
 
-    // Reads and decodes run ahead of inference (bounded), so the cores stay busy while a batch is embedded.
-    const decoded = startBounded(entries, config.readConcurrency, (entry): Promise<Decoded> => {
+    // Reads run ahead of inference (bounded), so storage latency is hidden while a batch is embedded.
+    const prepared = startBounded(entries, config.readConcurrency, (entry) => {
       context.cancellationSignal.throwIfAborted();
-      if (entry.size > input.maxImageBytes) {
-        return Promise.resolve({ ok: false, error: `not read: the file is ${mebibytes(entry.size)}, larger than maxImageBytes (${mebibytes(input.maxImageBytes)})` });
-      }
-      return readBudget.use(entry.size, () => readAndDecode(source, entry.uri, input.maxImageBytes, timings));
+      return prepare(source, entry.uri, entry.size, input.maxImageBytes, timings);
     });
 
     const paths: string[] = [];
@@ -100,16 +128,22 @@ export async function featurizePartition(input: FeaturizePartitionInput, config:
       batchEntries.length = 0;
       context.heartbeat({ done: paths.length + errors.length, of: entries.length });
     };
-    for (let i = 0; i < entries.length; i++) {
-      context.cancellationSignal.throwIfAborted();
-      const result = await decoded[i];
-      if (!result.ok) {
-        errors.push({ path: entries[i].uri, error: result.error });
-        continue;
+    let next = 0;
+    try {
+      for (; next < entries.length; next++) {
+        context.cancellationSignal.throwIfAborted();
+        const result = await decodeInTurn(await prepared[next], timings);
+        if (result.kind !== 'decoded') {
+          errors.push({ path: entries[next].uri, error: result.kind === 'failed' ? result.error : 'not decoded' });
+          continue;
+        }
+        scalePixels(result.image, batch, batchEntries.length * PIXELS_PER_IMAGE);
+        batchEntries.push(entries[next]);
+        if (batchEntries.length === config.batchSize) await embedBatch();
       }
-      scalePixels(result.rgb, batch, batchEntries.length * PIXELS_PER_IMAGE);
-      batchEntries.push(entries[i]);
-      if (batchEntries.length === config.batchSize) await embedBatch();
+    } finally {
+      // Images read ahead and never decoded (the activity was cancelled or failed) give their read budget back.
+      for (const rest of prepared.slice(next)) void rest.then((p) => p.kind === 'fast' && p.release(), () => undefined);
     }
     await embedBatch();
     context.cancellationSignal.throwIfAborted();

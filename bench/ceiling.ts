@@ -1,17 +1,20 @@
-// `npm run bench:ceiling`: the best this machine does without orchestration — a tight loop of sharp decode+resize and
-// onnxruntime inference over the sample, for several layouts of processes x onnxruntime threads x batch size.
+// `npm run bench:ceiling`: the best this machine does without orchestration. Orchard's own loop (its decode path and
+// onnxruntime) for several layouts of processes x onnxruntime threads x batch size, beside the independent loop
+// (OpenCV + onnxruntime in Python, ../shared/bench/ceiling.py) and, for the best layout, the decode path before the
+// fast path (sharp alone).
 import path from 'node:path';
 import { defaultSampleDir } from '../lib/config.js';
 import { listJpegs, medianOfRuns, runLayout, type Layout } from './ceilingRun.js';
-import { generatedDatasetDir } from './pipelineRun.js';
-import { printTable, saveResults } from './report.js';
+import { runIndependentLoop } from './independentLoop.js';
+import { fruits100Dir } from './pipelineRun.js';
+import { medianRun, printTable, saveResults } from './report.js';
 
 const RUNS = 3;
 
 /** Every layout on the sample, then its three best on each other dataset given (the generated 10k set by default). */
 async function main() {
   const sample = process.env.ORCHARD_SAMPLE_DIR || defaultSampleDir;
-  const others = process.argv.slice(2).length > 0 ? process.argv.slice(2) : [generatedDatasetDir];
+  const others = process.argv.slice(2).length > 0 ? process.argv.slice(2) : [fruits100Dir];
   const grid: Layout[] = [];
   for (const [processes, threads] of [
     [1, 1],
@@ -25,12 +28,12 @@ async function main() {
     { processes: 2, threads: 1, batch: 16, decodeAhead: 16 },
     { processes: 2, threads: 1, batch: 8, decodeAhead: 16 },
   );
-  const datasets: Record<string, { source: string; images: number; best: unknown; finalists: unknown[]; screened: unknown[] }> = {};
+  const datasets: Record<string, { source: string; images: number; best: unknown; finalists: unknown[]; screened: unknown[]; independent: unknown; sharpOnly: unknown }> = {};
   let layouts = grid;
   for (const source of [sample, ...others]) {
     const files = await listJpegs(source).catch(() => []);
     if (files.length === 0) {
-      console.error(`skipping ${source}: no images (generate the 10k set with npm run bench:make-dataset)`);
+      console.error(`skipping ${source}: no images (make the 100 x 100 set with npm run bench:make-dataset, see bench/README.md)`);
       continue;
     }
     // A single pass screens the layouts; the best three are measured again, and the best median is the ceiling, so
@@ -46,8 +49,17 @@ async function main() {
     const rows = [];
     for (const layout of finalists) rows.push(await medianOfRuns(files, layout, RUNS));
     rows.sort((a, b) => b.imagesPerSecond - a.imagesPerSecond);
-    printTable(`ceiling: decode+resize+infer over ${files.length} images of ${source} (median of ${RUNS} runs)`, rows.map(({ runs, ...row }) => ({ ...row, runs: runs.map((r) => r.toFixed(1)).join(' ') })));
-    datasets[path.basename(source)] = { source, images: files.length, best: rows[0], finalists: rows, screened };
+    const sharpOnly = await medianOfRuns(files, { ...rows[0], decoder: 'sharp' }, RUNS);
+    const independentRuns = [];
+    for (let run = 0; run < RUNS; run++) independentRuns.push(await runIndependentLoop(source));
+    const independent = medianRun(independentRuns, (run) => run.imagesPerSecond);
+    const table = [
+      ...rows.map(({ runs, ...row }) => ({ loop: 'Orchard', ...row, runs: runs.map((r) => r.toFixed(1)).join(' ') })),
+      { loop: 'Orchard, sharp alone (before)', ...sharpOnly, runs: sharpOnly.runs.map((r) => r.toFixed(1)).join(' ') },
+      { loop: 'independent (OpenCV, Python)', processes: 2, threads: 1, batch: 16, imagesPerSecond: independent.median.imagesPerSecond, runs: independent.values.map((r) => r.toFixed(1)).join(' ') },
+    ];
+    printTable(`ceiling: decode+resize+infer over ${files.length} images of ${source} (median of ${RUNS} runs)`, table);
+    datasets[path.basename(source)] = { source, images: files.length, best: rows[0], finalists: rows, screened, independent: { ...independent.median, runs: independent.values }, sharpOnly };
     layouts = finalists;
   }
   await saveResults('ceiling', { datasets });

@@ -7,19 +7,21 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBounded } from '../lib/concurrency.js';
 import { defaultModelPath } from '../lib/config.js';
-import { configureSharp, decodeImage, PIXELS_PER_IMAGE, scalePixels } from '../lib/images.js';
+import { configureSharp, decodeFast, decodeWithSharp, fastJpeg, PIXELS_PER_IMAGE, scalePixels, type DecodedImage } from '../lib/images.js';
 import { loadFeatureModel, type FeatureModel } from '../lib/model.js';
 import { medianRun } from './report.js';
 
 /** For a dataset the ceiling benchmark has not measured: one process per core, the layout that wins on this machine. */
 export const DEFAULT_LAYOUT: Layout = { processes: os.availableParallelism(), threads: 1, batch: 8, decodeAhead: 8 };
 
-/** A layout of the tight loop: processes x onnxruntime threads x batch, and images decoded ahead. */
+/** A layout of the tight loop: processes x onnxruntime threads x batch, and images read ahead. */
 export interface Layout {
   processes: number;
   threads: number;
   batch: number;
   decodeAhead: number;
+  /** How images are decoded: as the pipeline does (default), or all with sharp, as before the fast path. */
+  decoder?: 'pipeline' | 'sharp';
 }
 
 interface ChildResult {
@@ -37,16 +39,26 @@ async function prepareModel(layout: Layout): Promise<FeatureModel> {
   return model;
 }
 
-/** Decode and embed `files` in one process: reads and decodes run ahead (bounded) while batches are embedded. */
+/**
+ * Decode and embed `files` in one process, as featurizePartition does: reads run ahead (bounded); images the fast path
+ * takes are decoded in turn on this thread, the others by sharp ahead, on libuv's threads. With `decoder: 'sharp'`
+ * every image is decoded by sharp ahead, as the pipeline did before the fast path.
+ */
 async function embedFiles(model: FeatureModel, files: string[], layout: Layout): Promise<ChildResult> {
   let decodeSeconds = 0;
   let inferSeconds = 0;
   const started = performance.now();
-  const decoded = startBounded(files, layout.decodeAhead, async (file) => {
+  const timed = <T>(work: () => T): T => {
     const t0 = performance.now();
-    const rgb = await decodeImage(await fs.readFile(file));
-    decodeSeconds += (performance.now() - t0) / 1000;
-    return rgb;
+    try {
+      return work();
+    } finally {
+      decodeSeconds += (performance.now() - t0) / 1000;
+    }
+  };
+  const prepared = startBounded(files, layout.decodeAhead, async (file): Promise<Buffer | DecodedImage> => {
+    const bytes = await fs.readFile(file);
+    return layout.decoder !== 'sharp' && fastJpeg(bytes) ? bytes : await timed(() => decodeWithSharp(bytes));
   });
   const batch = new Float32Array(PIXELS_PER_IMAGE * layout.batch);
   let filled = 0;
@@ -56,8 +68,10 @@ async function embedFiles(model: FeatureModel, files: string[], layout: Layout):
     inferSeconds += (performance.now() - t0) / 1000;
     filled = 0;
   };
-  for (const rgb of decoded) {
-    scalePixels(await rgb, batch, filled * PIXELS_PER_IMAGE);
+  for (const next of prepared) {
+    const item = await next;
+    const image = Buffer.isBuffer(item) ? timed(() => decodeFast(item, fastJpeg(item)!)) : item;
+    scalePixels(image, batch, filled * PIXELS_PER_IMAGE);
     if (++filled === layout.batch) await embed();
   }
   if (filled > 0) await embed();

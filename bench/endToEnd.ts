@@ -1,38 +1,53 @@
 // `npm run bench:e2e [-- <dataset dir> ...]`: the real pipeline through Temporal (dev server, worker processes) on the
-// 900-image sample and on the generated 10,000-image set, with stage times, peak memory and the ratio to the ceiling.
+// 900-image sample and on the 100 x 100 set (like the real Fruits-360), against two loops measured in the same minutes:
+// the independent one (OpenCV + onnxruntime in Python, ../shared/bench/ceiling.py) and Orchard's own stack's.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { defaultSampleDir } from '../lib/config.js';
 import { DEFAULT_LAYOUT, listJpegs, runLayout, type Layout } from './ceilingRun.js';
-import { ceilingLayout, generatedDatasetDir, measurePipelineRuns, tableRow, type PipelineRunFigures } from './pipelineRun.js';
+import { runIndependentLoop } from './independentLoop.js';
+import { ceilingLayout, fruits100Dir, measurePipelineRuns, tableRow, type PipelineRunFigures } from './pipelineRun.js';
 import { medianRun, printTable, saveResults } from './report.js';
 
-const datasets = process.argv.slice(2).length > 0 ? process.argv.slice(2) : [process.env.ORCHARD_SAMPLE_DIR || defaultSampleDir, generatedDatasetDir];
+const datasets = process.argv.slice(2).length > 0 ? process.argv.slice(2) : [process.env.ORCHARD_SAMPLE_DIR || defaultSampleDir, fruits100Dir];
 for (const dir of datasets) {
   await fs.access(dir).catch(() => {
-    console.error(`error: dataset ${dir} not found${dir === generatedDatasetDir ? '; generate it with npm run bench:make-dataset' : ''}`);
+    console.error(`error: dataset ${dir} not found${dir === fruits100Dir ? '; make it with npm run bench:make-dataset -- --out .orchard/datasets/fruits-100px-4k --count 4500 --size 100' : ''}`);
     process.exit(2);
   });
 }
-// This machine's speed drifts by 5-10 % over minutes, so the ratio is not taken against a ceiling measured earlier:
-// each of three rounds runs the ceiling's best layout, then the pipeline, and the medians are compared. Each round
-// runs the pipeline twice on the same fresh workers: the first run is what a run gets right after `npm run worker`
-// starts, the second what it gets from workers that have run before, as a deployment's long-lived workers have.
+// This machine's speed drifts by 20-40 % between hours, so no ratio is taken against a loop measured earlier: each of
+// three rounds runs both loops, then the pipeline, and the medians are compared. Each round runs the pipeline twice
+// on the same fresh workers: the first run is what a run gets right after `npm run worker` starts, the second what
+// long-lived workers give.
 const RUNS = 3;
 const WORKER_STATES = ['fresh workers', 'same workers, 2nd run'] as const;
-const runs: (PipelineRunFigures & { workersState: string; ceilingImagesPerSecond: number; imagesPerSecondOfRuns: number[]; ceilingOfRuns: number[]; layout: Layout })[] = [];
+type Row = PipelineRunFigures & {
+  workersState: string;
+  independentImagesPerSecond: number;
+  independentOfRuns: number[];
+  ceilingImagesPerSecond: number;
+  ceilingOfRuns: number[];
+  imagesPerSecondOfRuns: number[];
+  ratiosToIndependent: number[];
+  layout: Layout;
+};
+const runs: Row[] = [];
 for (const dir of datasets) {
   const layout = (await ceilingLayout(dir)) ?? DEFAULT_LAYOUT;
   const files = await listJpegs(dir);
   const measured: PipelineRunFigures[][] = WORKER_STATES.map(() => []);
   const ceilings: number[] = [];
+  const independent: number[] = [];
   for (let run = 1; run <= RUNS; run++) {
-    console.error(`round ${run} of ${RUNS} on ${dir}: the ceiling's tight loop, then the pipeline twice on the same workers`);
+    console.error(`round ${run} of ${RUNS} on ${dir}: the independent loop, Orchard's loop, then the pipeline twice on the same workers`);
+    independent.push((await runIndependentLoop(dir)).imagesPerSecond);
     ceilings.push((await runLayout(files, layout)).imagesPerSecond);
     const pair = await measurePipelineRuns({ source: dir, label: path.basename(dir) }, WORKER_STATES.length);
     pair.forEach((figures, i) => measured[i].push(figures));
   }
   const ceiling = medianRun(ceilings, (rate) => rate);
+  const loop = medianRun(independent, (rate) => rate);
   WORKER_STATES.forEach((workersState, i) => {
     const pipeline = medianRun(measured[i], (run) => run.imagesPerSecond);
     runs.push({
@@ -40,6 +55,10 @@ for (const dir of datasets) {
       label: `${path.basename(dir)} (${workersState})`,
       workersState,
       imagesPerSecondOfRuns: pipeline.values,
+      independentImagesPerSecond: loop.median,
+      independentOfRuns: loop.values,
+      // Each round's pipeline against the independent loop of the same round: the spread of the ratio.
+      ratiosToIndependent: measured[i].map((run, round) => run.imagesPerSecond / independent[round]).sort((a, b) => a - b),
       ceilingImagesPerSecond: ceiling.median,
       ceilingOfRuns: ceiling.values,
       layout,
@@ -47,11 +66,15 @@ for (const dir of datasets) {
   });
 }
 printTable(
-  `end to end through Temporal (default worker settings) against the ceiling measured alongside, medians of ${RUNS} rounds`,
+  `end to end through Temporal (default worker settings) against the loops measured alongside, medians of ${RUNS} rounds`,
   runs.map((run) => ({
-    ...tableRow(run, run.ceilingImagesPerSecond),
-    'ceiling images/s': run.ceilingImagesPerSecond,
-    'featurize x ceiling': run.images / run.stages.featurize / run.ceilingImagesPerSecond,
+    ...Object.fromEntries(Object.entries(tableRow(run, run.ceilingImagesPerSecond)).filter(([column]) => column !== 'x ceiling')),
+    'independent images/s': run.independentImagesPerSecond,
+    'x independent': run.imagesPerSecond / run.independentImagesPerSecond,
+    'x independent per round': run.ratiosToIndependent.map((r) => r.toFixed(3)).join(' '),
+    'own loop images/s': run.ceilingImagesPerSecond,
+    'x own loop': run.imagesPerSecond / run.ceilingImagesPerSecond,
+    'featurize x own loop': run.images / run.stages.featurize / run.ceilingImagesPerSecond,
     runs: run.imagesPerSecondOfRuns.map((r) => r.toFixed(1)).join(' '),
   })),
 );

@@ -9,7 +9,7 @@ import { defaultSampleDir } from '../lib/config.js';
 import { InputError } from '../lib/errors.js';
 import { configureSharp } from '../lib/images.js';
 
-const usage = 'usage: node dist/bench/makeDataset.js --out <dir> [--count 10000] [--source <sample dir>] [--seed 1]';
+const usage = 'usage: node dist/bench/makeDataset.js --out <dir> [--count 10000] [--size 100] [--source <sample dir>] [--seed 1]';
 
 /** Augmentation ranges, saved in MANIFEST.json so a dataset says how it was made. */
 export const augmentation = {
@@ -22,6 +22,8 @@ export const augmentation = {
   sidePixels: [98, 1061],
   jpegQuality: [80, 95],
   jpeg: 'baseline, 4:2:0, mozjpeg off',
+  // With --size: every image is size x size like the real Fruits-360 (100 x 100), the photo scaled to fit on white.
+  fixedSize: 'fit inside, centred on white',
 } as const;
 
 const progressEvery = 1000;
@@ -31,6 +33,8 @@ export interface DatasetOptions {
   count: number;
   source: string;
   seed: number;
+  /** Every image exactly size x size (the real Fruits-360 is 100 x 100); absent: sizes follow the source photos. */
+  size?: number;
   /** sharp pipelines in flight at once. */
   inFlight?: number;
   onProgress?: (done: number, total: number, seconds: number) => void;
@@ -94,7 +98,7 @@ export async function generateDataset(options: DatasetOptions): Promise<DatasetS
   const results = await Promise.all(
     startBounded(jobs, options.inFlight ?? 4, async (job) => {
       const alreadyThere = existing.has(job.file);
-      const result = alreadyThere ? await describeJpeg(job.file) : await writeAugmented(job, seed);
+      const result = alreadyThere ? await describeJpeg(job.file) : await writeAugmented(job, seed, options.size);
       if (!alreadyThere) written++;
       done++;
       if (done % progressEvery === 0) options.onProgress?.(done, jobs.length, (performance.now() - started) / 1000);
@@ -119,6 +123,7 @@ export async function generateDataset(options: DatasetOptions): Promise<DatasetS
     source,
     count,
     seed,
+    size: options.size ?? null,
     augmentation,
     sharp: sharp.versions.sharp,
     libvips: sharp.versions.vips,
@@ -178,7 +183,7 @@ async function existingFiles(out: string, classNames: string[]): Promise<Set<str
   return files;
 }
 
-async function writeAugmented(job: Job, seed: number): Promise<{ bytes: number; width: number; height: number }> {
+async function writeAugmented(job: Job, seed: number, size?: number): Promise<{ bytes: number; width: number; height: number }> {
   const image = sharp(job.sourceFile, { failOn: 'error' });
   const { width, height } = await image.metadata();
   const plan = planAugmentation(seededRandom(`${seed}/${job.className}/${job.index}`), width, height);
@@ -186,7 +191,7 @@ async function writeAugmented(job: Job, seed: number): Promise<{ bytes: number; 
   // Cutting the rotated canvas back to the pre-rotation size keeps the aspect ratio; the corners are white.
   const keepWidth = Math.min(plan.width, rotated.width);
   const keepHeight = Math.min(plan.height, rotated.height);
-  const { data, info } = await image
+  const augmented = image
     .extract(plan.crop)
     .resize(plan.width, plan.height, { fit: 'fill' })
     .flop(plan.flip)
@@ -196,7 +201,10 @@ async function writeAugmented(job: Job, seed: number): Promise<{ bytes: number; 
       top: Math.floor((rotated.height - keepHeight) / 2),
       width: keepWidth,
       height: keepHeight,
-    })
+    });
+  // A second pipeline for the fixed size: libvips applies one resize per pipeline.
+  const sized = size ? sharp(await augmented.png({ compressionLevel: 0 }).toBuffer()).resize(size, size, { fit: 'contain', background: augmentation.background }) : augmented;
+  const { data, info } = await sized
     .jpeg({ quality: plan.quality, mozjpeg: false, progressive: false, chromaSubsampling: '4:2:0' })
     .toBuffer({ resolveWithObject: true });
   // Written under a temporary name and renamed, so a file with the final name is always complete.
@@ -273,7 +281,7 @@ export function parseMakeDatasetArgs(argv: string[]): DatasetOptions {
     ({ values } = parseArgs({
       args: argv,
       strict: true,
-      options: { out: { type: 'string' }, count: { type: 'string' }, source: { type: 'string' }, seed: { type: 'string' } },
+      options: { out: { type: 'string' }, count: { type: 'string' }, size: { type: 'string' }, source: { type: 'string' }, seed: { type: 'string' } },
     }));
   } catch (err) {
     throw new InputError(`${(err as Error).message.replace(/\s*\n\s*/g, ' ')}; ${usage}`);
@@ -289,6 +297,7 @@ export function parseMakeDatasetArgs(argv: string[]): DatasetOptions {
     count: wholeNumber('count', values.count, 10_000),
     source: path.resolve(values.source ?? defaultSampleDir),
     seed: wholeNumber('seed', values.seed, 1),
+    ...(values.size !== undefined ? { size: wholeNumber('size', values.size, 100) } : {}),
   };
 }
 

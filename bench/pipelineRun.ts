@@ -11,8 +11,9 @@ import { findFreePortBase } from '../lib/ports.js';
 import { startWorkerPool, type WorkerPool } from '../workers/workerPool.js';
 import type { Layout } from './ceilingRun.js';
 
-/** Where `npm run bench:make-dataset` writes the 10,000-image set by default. */
+/** Where the README's `npm run bench:make-dataset` commands write the 10,000-image set and the 100 x 100 set. */
 export const generatedDatasetDir = path.join(stateDir, 'datasets', 'fruits-10k');
+export const fruits100Dir = path.join(stateDir, 'datasets', 'fruits-100px-4k');
 
 export interface PipelineRunOptions {
   source: string;

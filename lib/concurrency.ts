@@ -78,8 +78,9 @@ export function createdOnce<T>(): (key: string, create: () => Promise<T>) => Pro
 }
 
 /**
- * A budget of units (bytes) shared by concurrent tasks: `use(n, task)` waits until n units are free, in arrival
- * order. A request larger than the whole budget runs alone, once nothing else holds any.
+ * A budget of units (bytes) shared by concurrent tasks: `acquire(n)` waits until n units are free, in arrival order,
+ * and gives the function that returns them. A request larger than the whole budget runs alone, once nothing else
+ * holds any.
  */
 export class Budget {
   private used = 0;
@@ -87,19 +88,20 @@ export class Budget {
 
   constructor(readonly capacity: number) {}
 
-  async use<T>(units: number, task: () => Promise<T>): Promise<T> {
+  async acquire(units: number): Promise<() => void> {
     const need = Math.min(units, this.capacity);
     if (this.waiting.length > 0 || this.used + need > this.capacity) {
       await new Promise<void>((start) => this.waiting.push({ units: need, start }));
     } else {
       this.used += need;
     }
-    try {
-      return await task();
-    } finally {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
       this.used -= need;
       this.admit();
-    }
+    };
   }
 
   private admit(): void {

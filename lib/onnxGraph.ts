@@ -3,7 +3,7 @@
 // Field numbers are those of onnx/onnx.proto.
 
 /** ONNX TensorProto.DataType codes of the element types these graphs use. */
-export const ELEMENT_TYPE = { float32: 1, float64: 11 } as const;
+export const ELEMENT_TYPE = { float32: 1, uint8: 2, int64: 7, float64: 11 } as const;
 
 /** A graph input or output; a string dimension is symbolic (e.g. the batch size). */
 export interface OnnxTensor {
@@ -12,12 +12,15 @@ export interface OnnxTensor {
   shape: (number | string)[];
 }
 
-/** One operator node; attributes are non-negative INT attributes only. */
+/** An attribute: a whole number is an INT, a list of them INTS, `{ float }` a FLOAT, a string a STRING. */
+export type OnnxAttribute = number | number[] | string | { float: number };
+
+/** One operator node; an empty input name skips an optional input. */
 export interface OnnxNode {
   opType: string;
   inputs: string[];
   outputs: string[];
-  attributes?: Record<string, number>;
+  attributes?: Record<string, OnnxAttribute>;
 }
 
 /** A graph without initializers (weights). */
@@ -29,9 +32,10 @@ export interface OnnxGraph {
 }
 
 const IR_VERSION = 8;
-const ATTRIBUTE_INT = 2;
+const ATTRIBUTE_TYPE = { float: 1, int: 2, string: 3, ints: 7 } as const;
 const WIRE_VARINT = 0;
 const WIRE_BYTES = 2;
+const WIRE_FIXED32 = 5;
 
 /** Append-only protobuf writer: varint and length-delimited fields, nested messages encoded bottom-up. */
 class ProtoWriter {
@@ -54,6 +58,27 @@ class ProtoWriter {
   int(field: number, value: number): this {
     this.#key(field, WIRE_VARINT);
     this.#varint(value);
+    return this;
+  }
+
+  /** An int64 field; negative values take ten bytes, two's complement, as protobuf encodes them. */
+  signed(field: number, value: number): this {
+    if (value >= 0) return this.int(field, value);
+    this.#key(field, WIRE_VARINT);
+    let rest = BigInt.asUintN(64, BigInt(value));
+    while (rest >= 0x80n) {
+      this.#bytes.push(Number(rest & 0x7fn) | 0x80);
+      rest >>= 7n;
+    }
+    this.#bytes.push(Number(rest));
+    return this;
+  }
+
+  float(field: number, value: number): this {
+    this.#key(field, WIRE_FIXED32);
+    const buffer = new DataView(new ArrayBuffer(4));
+    buffer.setFloat32(0, value, true);
+    for (let i = 0; i < 4; i++) this.#bytes.push(buffer.getUint8(i));
     return this;
   }
 
@@ -90,6 +115,16 @@ function valueInfo(w: ProtoWriter, tensor: OnnxTensor): void {
   );
 }
 
+// AttributeProto { name = 1, f = 2, i = 3, s = 4, ints = 8, type = 20 }
+function attribute(w: ProtoWriter, value: OnnxAttribute): void {
+  if (Array.isArray(value)) {
+    for (const item of value) w.signed(8, item);
+    w.int(20, ATTRIBUTE_TYPE.ints);
+  } else if (typeof value === 'number') w.signed(3, value).int(20, ATTRIBUTE_TYPE.int);
+  else if (typeof value === 'string') w.string(4, value).int(20, ATTRIBUTE_TYPE.string);
+  else w.float(2, value.float).int(20, ATTRIBUTE_TYPE.float);
+}
+
 /** Serialize a graph as an ONNX ModelProto (IR version 8, default-domain opset `opset`) that InferenceSession.create accepts. */
 export function encodeOnnxModel(graph: OnnxGraph, opset = 13): Uint8Array {
   return new ProtoWriter()
@@ -101,8 +136,7 @@ export function encodeOnnxModel(graph: OnnxGraph, opset = 13): Uint8Array {
           for (const input of node.inputs) n.string(1, input);
           for (const output of node.outputs) n.string(2, output);
           n.string(3, `${node.opType}_${index}`).string(4, node.opType);
-          // AttributeProto { name = 1, i = 3, type = 20 }
-          for (const [name, value] of Object.entries(node.attributes ?? {})) n.message(5, (a) => a.string(1, name).int(3, value).int(20, ATTRIBUTE_INT));
+          for (const [name, value] of Object.entries(node.attributes ?? {})) n.message(5, (a) => attribute(a.string(1, name), value));
         }),
       );
       g.string(2, graph.name);

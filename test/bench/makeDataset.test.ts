@@ -54,6 +54,17 @@ test('makes the same 60 valid JPEGs, 4 per class, on every run, and a re-run wri
   assert.equal(rerun.totalBytes, summary.totalBytes);
 });
 
+test('with --size 100, every image is 100 x 100 like the real Fruits-360, and the manifest says so', async () => {
+  const out = path.join(tempDir, 'fruits-100');
+  const summary = await generateDataset({ out, count: 30, source: sampleDir, seed: 3, size: 100 });
+  assert.deepEqual([summary.width, summary.height], [{ min: 100, median: 100, max: 100 }, { min: 100, median: 100, max: 100 }]);
+  for (const file of await listJpegs(out)) {
+    const metadata = await sharp(path.join(out, file)).metadata();
+    assert.deepEqual([metadata.format, metadata.width, metadata.height], ['jpeg', 100, 100], file);
+  }
+  assert.equal(JSON.parse(await fs.readFile(path.join(out, 'MANIFEST.json'), 'utf8')).size, 100);
+});
+
 test('refuses an output folder that holds images made with another seed', async () => {
   const out = path.join(tempDir, 'other-seed');
   await generateDataset({ out, count: 15, source: sampleDir, seed: 1 });

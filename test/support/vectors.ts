@@ -22,31 +22,4 @@ export async function readAllVectors(files: string[], column: 'features' | 'pcaF
   return { paths, labels, vectors, dim };
 }
 
-/** Leave-one-out 1-nearest-neighbour accuracy by label, Euclidean distance. */
-export function leaveOneOutAccuracy(rows: VectorRows): number {
-  const n = rows.paths.length;
-  const d = rows.dim;
-  const norms = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (let j = 0; j < d; j++) s += rows.vectors[i * d + j] ** 2;
-    norms[i] = s;
-  }
-  let correct = 0;
-  for (let i = 0; i < n; i++) {
-    let best = -1;
-    let bestDistance = Infinity;
-    for (let k = 0; k < n; k++) {
-      if (k === i) continue;
-      let dot = 0;
-      for (let j = 0; j < d; j++) dot += rows.vectors[i * d + j] * rows.vectors[k * d + j];
-      const distance = norms[i] + norms[k] - 2 * dot;
-      if (distance < bestDistance) {
-        bestDistance = distance;
-        best = k;
-      }
-    }
-    if (rows.labels[best] === rows.labels[i]) correct++;
-  }
-  return correct / n;
-}
+export { leaveOneOutAccuracy } from '../../bench/vectorMetrics.js';
