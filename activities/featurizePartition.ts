@@ -5,7 +5,7 @@ import { InputError } from '../lib/errors.js';
 import type { FeaturizePartitionInput, FeaturizePartitionResult } from '../lib/contract.js';
 import { Budget, startBounded } from '../lib/concurrency.js';
 import { failingClearly } from '../lib/failures.js';
-import { decodeFast, decodeWithSharp, fastJpeg, PIXELS_PER_IMAGE, scalePixels, type DecodedImage } from '../lib/images.js';
+import { copyToBatch, decodeFast, decodeWithSharp, fastJpeg, INPUT_BYTES_PER_IMAGE, type DecodedImage } from '../lib/images.js';
 import { errorsPartUri, featuresPartUri, manifestPartUri, type ManifestEntry } from '../lib/layout.js';
 import { loadFeatureModel } from '../lib/model.js';
 import { writeErrorParquet, writeVectorParquet } from '../lib/parquet.js';
@@ -108,7 +108,7 @@ export async function featurizePartition(input: FeaturizePartitionInput, config:
     const labels: string[] = [];
     const vectors = new Float32Array(entries.length * FEATURE_DIM);
     const errors: { path: string; error: string }[] = [];
-    const batch = new Float32Array(config.batchSize * PIXELS_PER_IMAGE);
+    const batch = new Uint8Array(config.batchSize * INPUT_BYTES_PER_IMAGE);
     const batchEntries: ManifestEntry[] = [];
     const embedBatch = async () => {
       if (batchEntries.length === 0) return;
@@ -137,7 +137,7 @@ export async function featurizePartition(input: FeaturizePartitionInput, config:
           errors.push({ path: entries[next].uri, error: result.kind === 'failed' ? result.error : 'not decoded' });
           continue;
         }
-        scalePixels(result.image, batch, batchEntries.length * PIXELS_PER_IMAGE);
+        copyToBatch(result.image, batch, batchEntries.length * INPUT_BYTES_PER_IMAGE);
         batchEntries.push(entries[next]);
         if (batchEntries.length === config.batchSize) await embedBatch();
       }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBounded } from '../lib/concurrency.js';
 import { defaultModelPath } from '../lib/config.js';
-import { configureSharp, decodeFast, decodeWithSharp, fastJpeg, PIXELS_PER_IMAGE, scalePixels, type DecodedImage } from '../lib/images.js';
+import { configureSharp, decodeFast, decodeWithSharp, fastJpeg, INPUT_BYTES_PER_IMAGE, copyToBatch, type DecodedImage } from '../lib/images.js';
 import { loadFeatureModel, type FeatureModel } from '../lib/model.js';
 import { medianRun } from './report.js';
 
@@ -35,7 +35,7 @@ interface ChildResult {
 async function prepareModel(layout: Layout): Promise<FeatureModel> {
   configureSharp(1);
   const model = await loadFeatureModel({ path: process.env.ORCHARD_MODEL_PATH || defaultModelPath, threads: layout.threads });
-  await model.embed(new Float32Array(PIXELS_PER_IMAGE * layout.batch), layout.batch);
+  await model.embed(new Uint8Array(INPUT_BYTES_PER_IMAGE * layout.batch), layout.batch);
   return model;
 }
 
@@ -60,7 +60,7 @@ async function embedFiles(model: FeatureModel, files: string[], layout: Layout):
     const bytes = await fs.readFile(file);
     return layout.decoder !== 'sharp' && fastJpeg(bytes) ? bytes : await timed(() => decodeWithSharp(bytes));
   });
-  const batch = new Float32Array(PIXELS_PER_IMAGE * layout.batch);
+  const batch = new Uint8Array(INPUT_BYTES_PER_IMAGE * layout.batch);
   let filled = 0;
   const embed = async () => {
     const t0 = performance.now();
@@ -71,7 +71,7 @@ async function embedFiles(model: FeatureModel, files: string[], layout: Layout):
   for (const next of prepared) {
     const item = await next;
     const image = Buffer.isBuffer(item) ? timed(() => decodeFast(item, fastJpeg(item)!)) : item;
-    scalePixels(image, batch, filled * PIXELS_PER_IMAGE);
+    copyToBatch(image, batch, filled * INPUT_BYTES_PER_IMAGE);
     if (++filled === layout.batch) await embed();
   }
   if (filled > 0) await embed();

@@ -5,7 +5,8 @@ import { IMAGE_SIZE } from './config.js';
 /** Largest image accepted, in pixels: a guard against decompression bombs (about 10,000 x 10,000). */
 export const MAX_INPUT_PIXELS = 100_000_000;
 
-export const PIXELS_PER_IMAGE = IMAGE_SIZE * IMAGE_SIZE * 3;
+/** Bytes of one image in a batch of model input: 224 x 224 RGBA (the model ignores the alpha byte, lib/model.ts). */
+export const INPUT_BYTES_PER_IMAGE = IMAGE_SIZE * IMAGE_SIZE * 4;
 
 /** An image resized to 224 x 224: `channels` bytes per pixel (grey, grey+alpha, RGB or RGBA; alpha is ignored). */
 export interface DecodedImage {
@@ -62,7 +63,7 @@ export function decodeFast(bytes: Buffer, size: { width: number; height: number 
 }
 
 /**
- * Decode with sharp: sRGB (CMYK, 16-bit, ICC profiles converted), alpha dropped, resized with libvips' default
+ * Decode with sharp: sRGB (CMYK, 16-bit, ICC profiles converted), alpha dropped (an opaque one added), resized with libvips' default
  * (bicubic when enlarging, Lanczos3 with shrink-on-load when shrinking). Throws with sharp's reason when the bytes
  * are not a readable image.
  */
@@ -70,14 +71,16 @@ export async function decodeWithSharp(bytes: Buffer): Promise<DecodedImage> {
   if (bytes.length === 0) throw new Error('empty file (0 bytes)');
   const { data, info } = await sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' })
     .toColourspace('srgb')
+    // Alpha is dropped before resizing (as Keras load_img drops it), then an opaque one added for the batch layout.
     .removeAlpha()
+    .ensureAlpha()
     .resize(IMAGE_SIZE, IMAGE_SIZE, { fit: 'fill' })
     .raw({ depth: 'uchar' })
     .toBuffer({ resolveWithObject: true });
-  if (info.channels !== 3 || data.length !== PIXELS_PER_IMAGE) {
-    throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}, expected ${IMAGE_SIZE}x${IMAGE_SIZE}x3`);
+  if (info.channels !== 4 || data.length !== INPUT_BYTES_PER_IMAGE) {
+    throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}, expected ${IMAGE_SIZE}x${IMAGE_SIZE}x4`);
   }
-  return { pixels: data, channels: 3 };
+  return { pixels: data, channels: 4 };
 }
 
 const SOF_BASELINE = 0xc0;
@@ -126,21 +129,21 @@ export function plainJpeg(bytes: Uint8Array): { width: number; height: number } 
   return undefined;
 }
 
-// x / 127.5 - 1 for every byte value: a table lookup costs half the time of the division (measured per image).
-const SCALED = Float32Array.from({ length: 256 }, (_, x) => x / 127.5 - 1);
-
-/** Write a decoded image into the model input at `offset` as RGB scaled to [-1, 1] like Keras `preprocess_input`. */
-export function scalePixels(image: DecodedImage, out: Float32Array, offset: number): void {
+/**
+ * Write a decoded image into a batch of model input at `offset`, as RGBA bytes: the model drops the alpha and scales
+ * to [-1, 1] like Keras `preprocess_input` (lib/model.ts). Both decoders give RGBA, which is one copy; grey (with or
+ * without alpha) fills the three colour channels, RGB is spread out.
+ */
+export function copyToBatch(image: DecodedImage, out: Uint8Array, offset: number): void {
   const { pixels, channels } = image;
-  if (channels === 3) {
-    for (let i = 0; i < PIXELS_PER_IMAGE; i++) out[offset + i] = SCALED[pixels[i]];
+  if (channels === 4) {
+    out.set(pixels.subarray(0, INPUT_BYTES_PER_IMAGE), offset);
     return;
   }
-  // Grey (and grey with alpha) fills all three channels; RGBA drops its alpha.
   const colour = channels >= 3;
-  for (let p = 0, j = offset; j < offset + PIXELS_PER_IMAGE; p += channels, j += 3) {
-    out[j] = SCALED[pixels[p]];
-    out[j + 1] = SCALED[pixels[colour ? p + 1 : p]];
-    out[j + 2] = SCALED[pixels[colour ? p + 2 : p]];
+  for (let p = 0, j = offset; j < offset + INPUT_BYTES_PER_IMAGE; p += channels, j += 4) {
+    out[j] = pixels[p];
+    out[j + 1] = pixels[colour ? p + 1 : p];
+    out[j + 2] = pixels[colour ? p + 2 : p];
   }
 }

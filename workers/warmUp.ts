@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Runtime } from '@temporalio/worker';
 import sharp from 'sharp';
 import { FEATURE_DIM, type WorkerConfig } from '../lib/config.js';
-import { PIXELS_PER_IMAGE } from '../lib/images.js';
+import { INPUT_BYTES_PER_IMAGE } from '../lib/images.js';
 import { loadFeatureModel } from '../lib/model.js';
 import { literalFiles, queryParquet, readVectorParquet, writeVectorParquet } from '../lib/parquet.js';
 import { fitPcaFromRows, projectRows } from '../lib/pca.js';
@@ -25,7 +25,7 @@ function syntheticRows() {
 /** Load the model and run one batch: the first partition of each process no longer pays about 75 ms. */
 async function warmUpModel(config: WorkerConfig): Promise<void> {
   const model = await loadFeatureModel({ path: config.modelPath, threads: config.inferenceThreads });
-  await model.embed(new Float32Array(config.batchSize * PIXELS_PER_IMAGE), config.batchSize);
+  await model.embed(new Uint8Array(config.batchSize * INPUT_BYTES_PER_IMAGE), config.batchSize);
 }
 
 /**

@@ -5,14 +5,27 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import { cosineSummary } from '../../bench/vectorMetrics.js';
 import { defaultModelPath, FEATURE_DIM } from '../../lib/config.js';
-import { decodeImage, decodeWithSharp, fastJpeg, PIXELS_PER_IMAGE, plainJpeg, scalePixels, type DecodedImage } from '../../lib/images.js';
+import { copyToBatch, decodeImage, decodeWithSharp, fastJpeg, INPUT_BYTES_PER_IMAGE, plainJpeg, type DecodedImage } from '../../lib/images.js';
 import { loadFeatureModel } from '../../lib/model.js';
 import { sampleDir } from '../support/images.js';
 
-async function scaled(image: DecodedImage | Promise<DecodedImage>): Promise<Float32Array> {
-  const out = new Float32Array(PIXELS_PER_IMAGE);
-  scalePixels(await image, out, 0);
+const PIXELS_PER_IMAGE = 224 * 224 * 3;
+
+/** The image as it goes into a batch of model input (RGBA). */
+async function rgba(image: DecodedImage | Promise<DecodedImage>): Promise<Uint8Array> {
+  const out = new Uint8Array(INPUT_BYTES_PER_IMAGE);
+  copyToBatch(await image, out, 0);
   return out;
+}
+
+/** Its colour channels, as the model uses them. */
+async function rgb(image: DecodedImage | Promise<DecodedImage>): Promise<Uint8Array> {
+  return (await rgba(image)).filter((_, i) => i % 4 !== 3);
+}
+
+/** The image as the model sees it: RGB scaled to [-1, 1]. */
+async function scaled(image: DecodedImage | Promise<DecodedImage>): Promise<Float32Array> {
+  return Float32Array.from(await rgb(image), (x) => x / 127.5 - 1);
 }
 
 const samplePhoto = async (label: string, index = 0) => {
@@ -125,7 +138,7 @@ test("the fast path's features stay within cosine 0.995 of sharp's on the sample
   const model = await loadFeatureModel({ path: defaultModelPath, threads: 1 });
   const embed = async (decode: (bytes: Buffer) => Promise<DecodedImage>) => {
     const vectors = new Float32Array(photos.length * FEATURE_DIM);
-    for (const [i, bytes] of photos.entries()) vectors.set(await model.embed(await scaled(decode(bytes)), 1), i * FEATURE_DIM);
+    for (const [i, bytes] of photos.entries()) vectors.set(await model.embed(await rgba(decode(bytes)), 1), i * FEATURE_DIM);
     return vectors;
   };
   const { mean, min } = cosineSummary(await embed(decodeImage), await embed(decodeWithSharp), photos.length, FEATURE_DIM);
