@@ -10,6 +10,10 @@ import { localDatasetFiles, withScratchDir } from '../lib/scratch.js';
 import { storageFor } from '../lib/storage.js';
 import { writePcaDataset } from './projectFeatures.js';
 
+// Up to this many vectors (100 MB) the fit keeps them and projects them itself, which saves the projection step a
+// second read of the features: all runs whose later steps run as local activities (pipelineDefaults).
+const PROJECT_IN_FIT_MAX_ROWS = 20_000;
+
 /**
  * Fit a k-component PCA on the features dataset (on the vectors themselves when few, else a streaming covariance;
  * top-k eigenpairs) and write pca_model.json. A fit that holds every vector also projects them and writes the PCA
@@ -21,7 +25,7 @@ export async function fitPca(input: FitPcaInput, config: WorkerConfig): Promise<
       const staging = storageFor(input.staging, input);
       const result = stagedResult(input.staging);
       const features = await localDatasetFiles(staging, featuresDatasetUri(result), scratch);
-      const pca = new PcaFit(FEATURE_DIM);
+      const pca = new PcaFit(FEATURE_DIM, { keepRows: PROJECT_IN_FIT_MAX_ROWS });
       const paths: string[] = [];
       const labels: string[] = [];
       for await (const batch of readVectorParquet(features, 'features')) {

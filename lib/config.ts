@@ -69,8 +69,9 @@ export interface WorkerConfig {
   maxConcurrentActivities: number;
   /**
    * Featurize activities a run keeps in flight when its input does not say (ORCHARD_MAX_CONCURRENT_PARTITIONS). Default:
-   * the activity slots of this worker's pool (processes x maxConcurrentActivities), or CONTROL_FAN_OUT for a control
-   * worker, whose featurize workers run elsewhere.
+   * twice the activity slots of this worker's pool (2 x processes x maxConcurrentActivities), so a slot that frees
+   * finds its next partition waiting on the server; or CONTROL_FAN_OUT for a control worker, whose featurize workers
+   * run elsewhere.
    */
   maxConcurrentPartitions: number;
   /** libvips threads per sharp operation; several processes share the cores. */
@@ -115,7 +116,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   const cores = Math.max(1, os.availableParallelism());
   const role = oneOf(env, 'ORCHARD_WORKER_ROLE', ['all', 'control', 'featurize'] as const);
   const processes = intFromEnv(env, 'ORCHARD_WORKER_PROCESSES', cores);
-  const maxConcurrentActivities = intFromEnv(env, 'ORCHARD_MAX_CONCURRENT_ACTIVITIES', 2);
+  const maxConcurrentActivities = intFromEnv(env, 'ORCHARD_MAX_CONCURRENT_ACTIVITIES', 1);
   return {
     address: env.TEMPORAL_ADDRESS || 'localhost:7233',
     namespace: env.TEMPORAL_NAMESPACE || 'default',
@@ -127,10 +128,10 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     batchSize: intFromEnv(env, 'ORCHARD_BATCH_SIZE', 8),
     processes,
     maxConcurrentActivities,
-    // As many as the pool has slots: every dispatch finds a waiting poller, and the listing sizes the tail partitions
-    // for that many. Twice as many (the former default of 8 here) kept a backlog on the server; measured on the
-    // sample (8 rounds): 0.812 against 0.776 of the loop, server CPU 0.32 against 0.41 s; 10k set 0.940 against 0.915.
-    maxConcurrentPartitions: intFromEnv(env, 'ORCHARD_MAX_CONCURRENT_PARTITIONS', role === 'control' ? CONTROL_FAN_OUT : processes * maxConcurrentActivities),
+    // One partition per process at a time (decoding runs on the inference thread, so a second one only competes for
+    // it) and one more waiting behind each slot: the next partition starts without a workflow task in between, and the
+    // workflow tasks wait for a busy process's inference batches (bench/README.md).
+    maxConcurrentPartitions: intFromEnv(env, 'ORCHARD_MAX_CONCURRENT_PARTITIONS', role === 'control' ? CONTROL_FAN_OUT : 2 * processes * maxConcurrentActivities),
     sharpConcurrency: intFromEnv(env, 'ORCHARD_SHARP_CONCURRENCY', 1),
     readConcurrency: intFromEnv(env, 'ORCHARD_READ_CONCURRENCY', 16),
     scratchDir: path.resolve(env.ORCHARD_SCRATCH_DIR || path.join(os.tmpdir(), 'orchard')),

@@ -457,50 +457,54 @@ export async function fitPcaFromRows(rows: Float32Array | Float64Array, count: n
 // cheaper (bench/pca.ts, "Small fits").
 const DIRECT_FIT_MAX_ROWS = 1024;
 
-/** A PCA fit fed in batches: small inputs are kept and fitted directly (fitPcaFromRows), larger ones streamed into a covariance. */
+/**
+ * A PCA fit fed in batches: small inputs are fitted directly on the rows (fitPcaFromRows), larger ones streamed into
+ * a covariance. The rows are also kept, for a projection without reading them again, while there are at most
+ * `keepRows` of them (never fewer than the direct fit needs).
+ */
 export class PcaFit {
   readonly dim: number;
-  #held: Float32Array[] = [];
-  #heldRows = 0;
+  readonly #keepRows: number;
+  #held: Float32Array[] | undefined = [];
+  #rows = 0;
   #accumulator: CovarianceAccumulator | undefined;
 
   /** Start an empty fit for rows of `dim` values. */
-  constructor(dim: number) {
+  constructor(dim: number, options: { keepRows?: number } = {}) {
     this.dim = dim;
+    this.#keepRows = Math.max(options.keepRows ?? 0, DIRECT_FIT_MAX_ROWS);
   }
 
   /** Rows added so far. */
   get count(): number {
-    return this.#heldRows + (this.#accumulator?.count ?? 0);
+    return this.#rows;
   }
 
   /** Add `count` rows stored row-major (count x dim) in `rows`; await it before the next call. */
   async addRows(rows: Float32Array, count: number): Promise<void> {
     if (rows.length < count * this.dim) throw new Error(`addRows: ${count} rows of dim ${this.dim} need ${count * this.dim} values, got ${rows.length}`);
-    if (!this.#accumulator && this.#heldRows + count <= DIRECT_FIT_MAX_ROWS) {
-      this.#held.push(rows.slice(0, count * this.dim));
-      this.#heldRows += count;
-      return;
-    }
-    if (!this.#accumulator) {
+    const total = this.#rows + count;
+    if (!this.#accumulator && total > DIRECT_FIT_MAX_ROWS) {
       this.#accumulator = new CovarianceAccumulator(this.dim);
-      for (const held of this.#held) await this.#accumulator.addRowsFast(held, held.length / this.dim);
-      this.#held = [];
-      this.#heldRows = 0;
+      // The rows held so far go into the covariance first (held rows exist whenever there is no accumulator).
+      for (const held of this.#held!) await this.#accumulator.addRowsFast(held, held.length / this.dim);
     }
-    await this.#accumulator.addRowsFast(rows, count);
+    if (this.#accumulator) await this.#accumulator.addRowsFast(rows, count);
+    if (this.#held && total <= this.#keepRows) this.#held.push(rows.slice(0, count * this.dim));
+    else this.#held = undefined;
+    this.#rows = total;
   }
 
-  /** Whether the fit still holds every row added (at most DIRECT_FIT_MAX_ROWS), rather than a covariance. */
+  /** Whether the fit still holds every row added (at most `keepRows`). */
   get holdsRows(): boolean {
-    return this.#accumulator === undefined;
+    return this.#held !== undefined;
   }
 
-  /** Every row added, row-major, while the fit still holds them (at most DIRECT_FIT_MAX_ROWS); else undefined. */
+  /** Every row added, row-major, while the fit still holds them; else undefined. */
   heldRows(): Float32Array | undefined {
-    if (!this.holdsRows) return undefined;
+    if (!this.#held) return undefined;
     if (this.#held.length === 1) return this.#held[0];
-    const rows = new Float32Array(this.#heldRows * this.dim);
+    const rows = new Float32Array(this.#rows * this.dim);
     let offset = 0;
     for (const held of this.#held) {
       rows.set(held, offset);
@@ -512,8 +516,7 @@ export class PcaFit {
 
   /** The k-component model of every row added. */
   async fit(k: number): Promise<PcaModel> {
-    const rows = this.heldRows();
-    return rows ? fitPcaFromRows(rows, this.#heldRows, this.dim, k) : fitPcaFromAccumulator(this.#accumulator!, k);
+    return this.#accumulator ? fitPcaFromAccumulator(this.#accumulator, k) : fitPcaFromRows(this.heldRows()!, this.#rows, this.dim, k);
   }
 }
 

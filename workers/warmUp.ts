@@ -8,7 +8,7 @@ import { FEATURE_DIM, type WorkerConfig } from '../lib/config.js';
 import { INPUT_BYTES_PER_IMAGE } from '../lib/images.js';
 import { loadFeatureModel } from '../lib/model.js';
 import { literalFiles, queryParquet, readVectorParquet, writeVectorParquet } from '../lib/parquet.js';
-import { fitPcaFromRows, projectRows } from '../lib/pca.js';
+import { CovarianceAccumulator, fitPcaFromAccumulator, fitPcaFromRows, projectRows } from '../lib/pca.js';
 import { renderReportSvg } from '../lib/report.js';
 import { withScratchDir } from '../lib/scratch.js';
 
@@ -30,7 +30,7 @@ async function warmUpModel(config: WorkerConfig): Promise<void> {
 
 /**
  * Write and read a small features file, and for workers that run the steps after featurizing, fit and project a PCA
- * on it and render a report drawing. In a fresh process these cost 50-150 ms the first time (DuckDB's instance,
+ * on it (directly and through a covariance) and render a report drawing. In a fresh process these cost 50-150 ms the first time (DuckDB's instance,
  * the PCA's onnxruntime session, librsvg, and the code's first run), paid at the end of a run otherwise.
  */
 async function warmUpSteps(config: WorkerConfig): Promise<void> {
@@ -42,6 +42,10 @@ async function warmUpSteps(config: WorkerConfig): Promise<void> {
     for await (const batch of readVectorParquet([file], 'features')) {
       const model = await fitPcaFromRows(batch.vectors, batch.paths.length, batch.dim, 2);
       projectRows(model, batch.vectors, batch.paths.length);
+      // Fits of more than a thousand rows go through a covariance: its onnxruntime sessions are created here.
+      const covariance = new CovarianceAccumulator(batch.dim);
+      await covariance.addRowsFast(batch.vectors, batch.paths.length);
+      await fitPcaFromAccumulator(covariance, 2);
     }
     await queryParquet('SELECT label, count(*) AS n FROM read_parquet($1) GROUP BY 1', [literalFiles([file])]);
     const drawing = renderReportSvg({

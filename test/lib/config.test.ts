@@ -29,11 +29,11 @@ test('rejects wrong options with a message per problem', () => {
   assert.throws(() => resolvePipelineInput(null as never), /must be a JSON object/);
 });
 
-test('the fan-out is left to the worker: its pool\'s activity slots, or 8 on a control worker, unless set', () => {
+test('the fan-out is left to the worker: twice its pool\'s activity slots, or 8 on a control worker, unless set', () => {
   assert.equal(resolvePipelineInput({ source: 's', output: 'o' }).maxConcurrentPartitions, undefined);
   assert.equal(resolvePipelineInput({ source: 's', output: 'o', maxConcurrentPartitions: 3 }).maxConcurrentPartitions, 3);
   assert.throws(() => resolvePipelineInput({ source: 's', output: 'o', maxConcurrentPartitions: 0 }), /"maxConcurrentPartitions" must be a whole number/);
-  assert.equal(loadWorkerConfig({ ORCHARD_WORKER_PROCESSES: '3', ORCHARD_MAX_CONCURRENT_ACTIVITIES: '2' }).maxConcurrentPartitions, 6);
+  assert.equal(loadWorkerConfig({ ORCHARD_WORKER_PROCESSES: '3', ORCHARD_MAX_CONCURRENT_ACTIVITIES: '2' }).maxConcurrentPartitions, 12);
   assert.equal(loadWorkerConfig({ ORCHARD_WORKER_PROCESSES: '3', ORCHARD_WORKER_ROLE: 'control' }).maxConcurrentPartitions, CONTROL_FAN_OUT);
   assert.equal(loadWorkerConfig({ ORCHARD_WORKER_PROCESSES: '3', ORCHARD_MAX_CONCURRENT_PARTITIONS: '12' }).maxConcurrentPartitions, 12);
 });

@@ -147,6 +147,20 @@ test('PcaFit keeps every row when it moves from the rows to a covariance part wa
   }
 });
 
+test('PcaFit keeps the rows for a projection up to keepRows, and fits the same either way', async () => {
+  const dim = 24;
+  const rows = decayingRows(2500, dim, 8);
+  const fits = [];
+  for (const keepRows of [2000, 3000]) {
+    const fit = new PcaFit(dim, { keepRows });
+    for (let start = 0; start < 2500; start += 500) await fit.addRows(Float32Array.from(rows.subarray(start * dim, (start + 500) * dim)), 500);
+    assert.equal(fit.holdsRows, keepRows >= 2500, `keepRows ${keepRows}`);
+    if (fit.holdsRows) assert.deepEqual(fit.heldRows(), Float32Array.from(rows));
+    fits.push(await fit.fit(3));
+  }
+  assert.deepEqual(fits[0], fits[1]);
+});
+
 test('topEigenpairs converges through tiny eigengaps and is deterministic', async () => {
   const dim = 60;
   const normal = gaussian(mulberry32(3));
