@@ -9,7 +9,6 @@ import { startBounded } from '../lib/concurrency.js';
 import { defaultModelPath } from '../lib/config.js';
 import { configureSharp, decodeFast, decodeWithSharp, fastJpeg, INPUT_BYTES_PER_IMAGE, copyToBatch, type DecodedImage } from '../lib/images.js';
 import { loadFeatureModel, type FeatureModel } from '../lib/model.js';
-import { WORKER_NODE_FLAGS } from '../workers/workerPool.js';
 import { medianRun } from './report.js';
 
 /** For a dataset the ceiling benchmark has not measured: one process per core, the layout that wins on this machine. */
@@ -94,10 +93,7 @@ export async function listJpegs(dir: string): Promise<string[]> {
  */
 export async function runLayout(files: string[], layout: Layout) {
   const self = fileURLToPath(import.meta.url);
-  // The children run with the worker processes' Node flags: the loop measures the same stack.
-  const children = [...Array(layout.processes).keys()].map(() =>
-    fork(self, ['--child'], { execArgv: [...process.execArgv, ...WORKER_NODE_FLAGS], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
-  );
+  const children = [...Array(layout.processes).keys()].map(() => fork(self, ['--child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
   const failed = new Promise<never>((_, reject) => {
     for (const child of children) {
       child.once('error', reject);

@@ -4,13 +4,6 @@ import { delay } from '../lib/concurrency.js';
 
 const workerProcessPath = fileURLToPath(new URL('./workerProcess.js', import.meta.url));
 
-/**
- * Node flags of every worker process: garbage collection on the thread that allocates. The decoders allocate a buffer
- * per image, and V8's helper threads marking the heap in parallel took CPU from the other process's inference on a
- * machine with one process per core (bench/README.md).
- */
-export const WORKER_NODE_FLAGS = ['--single-threaded-gc'];
-
 /** Worker processes started and kept running by this process. */
 export interface WorkerPool {
   /** The processes running now (a crashed one is replaced). */
@@ -34,11 +27,7 @@ export function startWorkerPool(processes: number, env: Record<string, string> =
 
   const spawnChild = (slot: number) => {
     // Each process knows the size of its pool: the default fan-out of the runs it resolves depends on it.
-    const child = fork(workerProcessPath, [], {
-      env: { ...process.env, ...env, ORCHARD_WORKER_PROCESSES: String(processes) },
-      execArgv: [...process.execArgv, ...WORKER_NODE_FLAGS],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
+    const child = fork(workerProcessPath, [], { env: { ...process.env, ...env, ORCHARD_WORKER_PROCESSES: String(processes) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     children[slot] = child;
     child.on('message', (message) => {
       if (message === 'ready' && ++readyCount === processes) markReady();
