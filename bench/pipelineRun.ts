@@ -159,7 +159,7 @@ export async function measurePipelineRuns(options: PipelineRunOptions, count: nu
     const figures: PipelineRunFigures[] = [];
     for (let n = 1; n <= count; n++) {
       // Each run writes to its own output, so a later run does not archive an earlier one's result on top.
-      const output = path.join(benchDir, `out-${options.label}-${n}`);
+      const output = path.join(benchDir, `out-${options.label}-${base}-${n}`);
       outputs.push(output);
       figures.push(await measureRun(client, server, pool, { ...options, workerCount, slots: workerCount * workerConfig.maxConcurrentActivities, taskQueue, output, workflowId: `bench-${options.label}-${base}-${n}` }));
     }
