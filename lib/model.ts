@@ -53,8 +53,9 @@ async function modelTakingBytes(path: string): Promise<Uint8Array> {
   let bytes: Buffer;
   try {
     bytes = await fs.readFile(path);
-  } catch {
-    throw new InputError(`model file ${path} not found; set ORCHARD_MODEL_PATH to the MobileNetV2 ONNX file or run npm run setup`);
+  } catch (err) {
+    const problem = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : `cannot be read (${(err as Error).message})`;
+    throw new InputError(`model file ${path} ${problem}; set ORCHARD_MODEL_PATH to the MobileNetV2 ONNX file or run npm run setup`);
   }
   try {
     return prependToModel(bytes, { replaces: 'input', input: { name: 'orchard_rgba', type: 'uint8', shape: ['N', IMAGE_SIZE, IMAGE_SIZE, 4] }, nodes: scaleInput });

@@ -34,6 +34,7 @@ test('a model file that is not the feature model is refused with the fix', async
     await fs.writeFile(notOnnx, 'hello, this is text');
     await assert.rejects(loadFeatureModel({ path: notOnnx, threads: 1 }), /not\.onnx.*MobileNetV2 feature ONNX file/);
     await assert.rejects(loadFeatureModel({ path: path.join(dir, 'missing.onnx'), threads: 1 }), /not found; set ORCHARD_MODEL_PATH/);
+    await assert.rejects(loadFeatureModel({ path: dir, threads: 1 }), /cannot be read \(EISDIR.*; set ORCHARD_MODEL_PATH/);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
