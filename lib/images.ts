@@ -63,8 +63,8 @@ export function decodeFast(bytes: Buffer, size: { width: number; height: number 
 }
 
 /**
- * Decode with sharp: sRGB (CMYK, 16-bit, ICC profiles converted), alpha dropped (an opaque one added), resized with libvips' default
- * (bicubic when enlarging, Lanczos3 with shrink-on-load when shrinking). Throws with sharp's reason when the bytes
+ * Decode with sharp: sRGB (CMYK, 16-bit, ICC profiles converted), alpha dropped (an opaque one added), resized with
+ * libvips' default (bicubic when enlarging, Lanczos3 with shrink-on-load when shrinking). Throws with sharp's reason when the bytes
  * are not a readable image.
  */
 export async function decodeWithSharp(bytes: Buffer): Promise<DecodedImage> {

@@ -44,12 +44,7 @@ class ProtoWriter {
 
   #varint(value: number): void {
     if (!Number.isSafeInteger(value) || value < 0) throw new Error(`onnxGraph: varint needs a non-negative safe integer, got ${value}`);
-    // Division rather than >>> keeps values above 2^32 exact.
-    while (value >= 0x80) {
-      this.#bytes.push((value % 0x80) | 0x80);
-      value = Math.floor(value / 0x80);
-    }
-    this.#bytes.push(value);
+    this.#bytes.push(...varintBytes(value));
   }
 
   #key(field: number, wireType: number): void {
@@ -191,6 +186,7 @@ function* protoFields(bytes: Uint8Array): Generator<ProtoField> {
   }
 }
 
+/** A non-negative safe integer as protobuf varint bytes. Division rather than >>> keeps values above 2^32 exact. */
 function varintBytes(value: number): number[] {
   const bytes: number[] = [];
   while (value >= 0x80) {
