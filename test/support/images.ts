@@ -1,8 +1,10 @@
+import { realpathSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { defaultSampleDir } from '../../lib/config.js';
 
-export const sampleDir = process.env.ORCHARD_SAMPLE_DIR || defaultSampleDir;
+// In its canonical form, as runs report their images' paths: ../shared may be a symbolic link (a CI layout).
+export const sampleDir = realpathSync(process.env.ORCHARD_SAMPLE_DIR || defaultSampleDir);
 
 /** Copy `perLabel` real sample images of each given label folder into `dir/<label>/`. */
 export async function copySample(dir: string, labels: string[], perLabel: number): Promise<string[]> {
