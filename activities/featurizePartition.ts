@@ -5,7 +5,8 @@ import { InputError } from '../lib/errors.js';
 import type { FeaturizePartitionInput, FeaturizePartitionResult } from '../lib/contract.js';
 import { Budget, startBounded } from '../lib/concurrency.js';
 import { failingClearly } from '../lib/failures.js';
-import { copyToBatch, decodeFast, decodeWithSharp, fastJpeg, INPUT_BYTES_PER_IMAGE, type DecodedImage } from '../lib/images.js';
+import { decodeFast, decodeWithSharp, INPUT_BYTES_PER_IMAGE, plainJpeg } from '../lib/images.js';
+import { JpegDecoderMissing } from '../lib/jpegDecoder.js';
 import { errorsPartUri, featuresPartUri, manifestPartUri, type ManifestEntry } from '../lib/layout.js';
 import { loadFeatureModel } from '../lib/model.js';
 import { writeErrorParquet, writeVectorParquet } from '../lib/parquet.js';
@@ -14,25 +15,25 @@ import { manifestSchema, readRecord } from '../lib/records.js';
 import { isS3Uri, ObjectNotFound, ObjectTooLarge, storageFor, type Storage } from '../lib/storage.js';
 
 // Image bytes read and not yet decoded, over every activity of this process: 16 reads ahead of 64 MiB files would
-// otherwise hold 1 GiB per activity. Decoded images are 150 KB each.
+// otherwise hold 1 GiB per activity. Images decoded ahead by sharp are 200 KB each.
 const readBudget = new Budget(256 * 1024 * 1024);
 
 const mebibytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
 /** An image read ahead: its bytes, for the fast path to decode in turn; or decoded already, by sharp; or its error. */
 type Prepared =
-  | { kind: 'fast'; bytes: Buffer; size: { width: number; height: number }; release: () => void }
-  | { kind: 'decoded'; image: DecodedImage }
+  | { kind: 'fast'; bytes: Buffer; release: () => void }
+  | { kind: 'decoded'; image: Uint8Array }
   | { kind: 'failed'; error: string };
 
 type Timings = { read: number; decode: number; infer: number; write: number };
 
-const unreadable = (err: unknown): Prepared => ({ kind: 'failed', error: `not a readable image: ${(err as Error).message}` });
+const unreadable = (err: unknown): string => `not a readable image: ${(err as Error).message}`;
 
 /**
  * Read one image ahead of inference. A file that is gone, too large or unreadable is this image's error; anything
- * else (a network fault) fails the activity, which is retried. Images the fast path does not take (PNG, large photos,
- * CMYK...) are decoded here by sharp, on libuv's threads; the others wait, holding their share of the read budget.
+ * else (a network fault) fails the activity, which is retried. Images the fast path does not take (PNG, CMYK, ICC
+ * profiles...) are decoded here by sharp, on libuv's threads; the others wait, holding their share of the read budget.
  */
 async function prepare(source: Storage, uri: string, size: number, maxBytes: number, timings: Timings): Promise<Prepared> {
   if (size > maxBytes) return { kind: 'failed', error: `not read: the file is ${mebibytes(size)}, larger than maxImageBytes (${mebibytes(maxBytes)})` };
@@ -50,27 +51,36 @@ async function prepare(source: Storage, uri: string, size: number, maxBytes: num
   } finally {
     timings.read += performance.now() - t0;
   }
-  const jpeg = bytes.length > 0 ? fastJpeg(bytes) : undefined;
-  if (jpeg) return { kind: 'fast', bytes, size: jpeg, release };
+  if (bytes.length > 0 && plainJpeg(bytes)) return { kind: 'fast', bytes, release };
   const t1 = performance.now();
   try {
     return { kind: 'decoded', image: await decodeWithSharp(bytes) };
   } catch (err) {
-    return unreadable(err);
+    return { kind: 'failed', error: unreadable(err) };
   } finally {
     release();
     timings.decode += performance.now() - t1;
   }
 }
 
-/** The image, decoded now if the fast path takes it (sharp decides when it cannot read it after all). */
-async function decodeInTurn(prepared: Prepared, timings: Timings): Promise<Prepared> {
-  if (prepared.kind !== 'fast') return prepared;
+/**
+ * Put the image into the batch at `offset`: decoded there now if the fast path takes it (sharp decides when it
+ * cannot read it after all), copied if sharp decoded it ahead. Undefined when it went in, else the error.
+ */
+async function decodeInTurn(prepared: Prepared, batch: Uint8Array, offset: number, timings: Timings): Promise<string | undefined> {
+  if (prepared.kind === 'failed') return prepared.error;
+  if (prepared.kind === 'decoded') {
+    batch.set(prepared.image, offset);
+    return undefined;
+  }
   const t0 = performance.now();
   try {
-    return { kind: 'decoded', image: decodeFast(prepared.bytes, prepared.size) };
-  } catch {
-    return await decodeWithSharp(prepared.bytes).then((image): Prepared => ({ kind: 'decoded', image }), unreadable);
+    if (decodeFast(prepared.bytes, batch, offset)) return undefined;
+    batch.set(await decodeWithSharp(prepared.bytes), offset);
+    return undefined;
+  } catch (err) {
+    if (err instanceof JpegDecoderMissing) throw err;
+    return unreadable(err);
   } finally {
     prepared.release();
     timings.decode += performance.now() - t0;
@@ -132,12 +142,11 @@ export async function featurizePartition(input: FeaturizePartitionInput, config:
     try {
       for (; next < entries.length; next++) {
         context.cancellationSignal.throwIfAborted();
-        const result = await decodeInTurn(await prepared[next], timings);
-        if (result.kind !== 'decoded') {
-          errors.push({ path: entries[next].uri, error: result.kind === 'failed' ? result.error : 'not decoded' });
+        const error = await decodeInTurn(await prepared[next], batch, batchEntries.length * INPUT_BYTES_PER_IMAGE, timings);
+        if (error !== undefined) {
+          errors.push({ path: entries[next].uri, error });
           continue;
         }
-        copyToBatch(result.image, batch, batchEntries.length * INPUT_BYTES_PER_IMAGE);
         batchEntries.push(entries[next]);
         if (batchEntries.length === config.batchSize) await embedBatch();
       }

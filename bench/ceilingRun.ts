@@ -1,5 +1,5 @@
-// The ceiling's tight loop, shared by bench:ceiling and bench:e2e: sharp decode+resize and onnxruntime inference in
-// child processes that load the model first and then start together.
+// The ceiling's tight loop, shared by bench:ceiling and bench:e2e: decode+resize as the pipeline does and onnxruntime
+// inference in child processes that load the model first and then start together.
 import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBounded } from '../lib/concurrency.js';
 import { defaultModelPath } from '../lib/config.js';
-import { configureSharp, decodeFast, decodeWithSharp, fastJpeg, INPUT_BYTES_PER_IMAGE, copyToBatch, type DecodedImage } from '../lib/images.js';
+import { configureSharp, decodeFast, decodeWithSharp, INPUT_BYTES_PER_IMAGE, plainJpeg } from '../lib/images.js';
 import { loadFeatureModel, type FeatureModel } from '../lib/model.js';
 import { medianRun } from './report.js';
 
@@ -56,9 +56,9 @@ async function embedFiles(model: FeatureModel, files: string[], layout: Layout):
       decodeSeconds += (performance.now() - t0) / 1000;
     }
   };
-  const prepared = startBounded(files, layout.decodeAhead, async (file): Promise<Buffer | DecodedImage> => {
+  const prepared = startBounded(files, layout.decodeAhead, async (file): Promise<Buffer | Uint8Array> => {
     const bytes = await fs.readFile(file);
-    return layout.decoder !== 'sharp' && fastJpeg(bytes) ? bytes : await timed(() => decodeWithSharp(bytes));
+    return layout.decoder !== 'sharp' && plainJpeg(bytes) ? bytes : await timed(() => decodeWithSharp(bytes));
   });
   const batch = new Uint8Array(INPUT_BYTES_PER_IMAGE * layout.batch);
   let filled = 0;
@@ -70,8 +70,9 @@ async function embedFiles(model: FeatureModel, files: string[], layout: Layout):
   };
   for (const next of prepared) {
     const item = await next;
-    const image = Buffer.isBuffer(item) ? timed(() => decodeFast(item, fastJpeg(item)!)) : item;
-    copyToBatch(image, batch, filled * INPUT_BYTES_PER_IMAGE);
+    const offset = filled * INPUT_BYTES_PER_IMAGE;
+    if (!Buffer.isBuffer(item)) batch.set(item, offset);
+    else if (!timed(() => decodeFast(item, batch, offset))) batch.set(await timed(() => decodeWithSharp(item)), offset);
     if (++filled === layout.batch) await embed();
   }
   if (filled > 0) await embed();

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { defaultModelPath, defaultSampleDir, FEATURE_DIM, projectRoot } from '../lib/config.js';
-import { configureSharp, decodeImage, decodeWithSharp, INPUT_BYTES_PER_IMAGE, copyToBatch, type DecodedImage } from '../lib/images.js';
+import { configureSharp, decodeImage, decodeWithSharp, INPUT_BYTES_PER_IMAGE } from '../lib/images.js';
 import { loadFeatureModel } from '../lib/model.js';
 import { fitPcaFromRows } from '../lib/pca.js';
 import { listJpegs } from './ceilingRun.js';
@@ -19,13 +19,13 @@ import { cosineSummary, leaveOneOutAccuracy } from './vectorMetrics.js';
 const LIMIT = Number(process.env.ORCHARD_FIDELITY_IMAGES || 900);
 
 /** Features of `files` with one decoder, in order. */
-async function features(files: string[], decode: (bytes: Buffer) => Promise<DecodedImage>): Promise<Float32Array> {
+async function features(files: string[], decode: (bytes: Buffer) => Promise<Uint8Array>): Promise<Float32Array> {
   const model = await loadFeatureModel({ path: process.env.ORCHARD_MODEL_PATH || defaultModelPath, threads: 1 });
   const out = new Float32Array(files.length * FEATURE_DIM);
   const batch = new Uint8Array(8 * INPUT_BYTES_PER_IMAGE);
   for (let start = 0; start < files.length; start += 8) {
     const chunk = files.slice(start, start + 8);
-    for (const [i, file] of chunk.entries()) copyToBatch(await decode(await fs.readFile(file)), batch, i * INPUT_BYTES_PER_IMAGE);
+    for (const [i, file] of chunk.entries()) batch.set(await decode(await fs.readFile(file)), i * INPUT_BYTES_PER_IMAGE);
     out.set(await model.embed(batch, chunk.length), start * FEATURE_DIM);
   }
   return out;

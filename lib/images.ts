@@ -1,18 +1,12 @@
-import { FastResizeFilter, ResizeFit, Transformer } from '@napi-rs/image';
 import sharp from 'sharp';
 import { IMAGE_SIZE } from './config.js';
+import { decodeJpeg224, JpegDecoderMissing } from './jpegDecoder.js';
 
 /** Largest image accepted, in pixels: a guard against decompression bombs (about 10,000 x 10,000). */
 export const MAX_INPUT_PIXELS = 100_000_000;
 
 /** Bytes of one image in a batch of model input: 224 x 224 RGBA (the model ignores the alpha byte, lib/model.ts). */
 export const INPUT_BYTES_PER_IMAGE = IMAGE_SIZE * IMAGE_SIZE * 4;
-
-/** An image resized to 224 x 224: `channels` bytes per pixel (grey, grey+alpha, RGB or RGBA; alpha is ignored). */
-export interface DecodedImage {
-  pixels: Uint8Array;
-  channels: number;
-}
 
 /** Set libvips threads per operation; activities already decode several images at once. */
 export function configureSharp(concurrency: number): void {
@@ -21,53 +15,41 @@ export function configureSharp(concurrency: number): void {
 }
 
 /**
- * Decode an image to 224x224, aspect ratio not kept (like Keras `load_img(target_size=(224, 224))`), alpha dropped,
- * no EXIF rotation: the fast path for the JPEGs it takes (`fastJpeg`), else sharp.
+ * Decode an image to 224x224 RGBA, aspect ratio not kept (like Keras `load_img(target_size=(224, 224))`), alpha
+ * dropped (opaque), no EXIF rotation: the fast path for the JPEGs it takes (`plainJpeg`), else sharp.
  */
-export async function decodeImage(bytes: Buffer): Promise<DecodedImage> {
+export async function decodeImage(bytes: Buffer): Promise<Uint8Array> {
   if (bytes.length === 0) throw new Error('empty file (0 bytes)');
-  const jpeg = fastJpeg(bytes);
-  if (jpeg) {
-    try {
-      return decodeFast(bytes, jpeg);
-    } catch {
-      // sharp decides, and names the reason if it cannot read the image either.
-    }
+  if (plainJpeg(bytes)) {
+    const out = new Uint8Array(INPUT_BYTES_PER_IMAGE);
+    if (decodeFast(bytes, out, 0)) return out;
   }
   return decodeWithSharp(bytes);
 }
 
-// Above this many pixels sharp is cheaper: libjpeg's shrink-on-load decodes at 1/2 to 1/8 of the size, which the fast
-// path's decoder cannot (crossover measured at about 600 x 600, bench/README.md).
-const FAST_MAX_PIXELS = 600 * 600;
-
-/** The size of a JPEG the fast path takes: a plain one (`plainJpeg`) of at most FAST_MAX_PIXELS. */
-export function fastJpeg(bytes: Uint8Array): { width: number; height: number } | undefined {
-  const size = plainJpeg(bytes);
-  return size && size.width * size.height <= FAST_MAX_PIXELS ? size : undefined;
-}
-
 /**
- * The fast path: @napi-rs/image decodes (zune-jpeg) and resizes (fast_image_resize's SIMD convolution: Catmull-Rom
- * when enlarging, Lanczos3 when shrinking) in one call, synchronously. On the thread that also runs inference, so
+ * The fast path, for a plain JPEG (`plainJpeg`): Orchard's decoder (lib/jpegDecoder.ts: libjpeg-turbo at the
+ * smallest scale M/8 that keeps both sides at least 224 pixels, then Lanczos3 when shrinking, Catmull-Rom when
+ * enlarging) writes the image into `out` at `offset`, synchronously. On the thread that also runs inference, so
  * decoding never competes with it for a core: with two processes on two cores, decoding ahead on libuv's threads was
- * slower (bench/README.md). Throws when it cannot read the image; sharp then decides.
+ * slower (bench/README.md). False when libjpeg-turbo cannot decode it cleanly; sharp then decides.
  */
-export function decodeFast(bytes: Buffer, size: { width: number; height: number }): DecodedImage {
-  const shrinking = size.width >= IMAGE_SIZE && size.height >= IMAGE_SIZE;
-  const filter = shrinking ? FastResizeFilter.Lanczos3 : FastResizeFilter.CatmullRom;
-  const pixels = new Transformer(bytes).fastResize({ width: IMAGE_SIZE, height: IMAGE_SIZE, filter, fit: ResizeFit.Fill }).rawPixelsSync();
-  const channels = pixels.length / (IMAGE_SIZE * IMAGE_SIZE);
-  if (!Number.isInteger(channels) || channels < 1 || channels > 4) throw new Error(`fast decoder returned ${pixels.length} bytes`);
-  return { pixels, channels };
+export function decodeFast(bytes: Buffer, out: Uint8Array, offset: number): boolean {
+  try {
+    decodeJpeg224(bytes, out, offset);
+    return true;
+  } catch (err) {
+    if (err instanceof JpegDecoderMissing) throw err;
+    return false;
+  }
 }
 
 /**
- * Decode with sharp: sRGB (CMYK, 16-bit, ICC profiles converted), alpha dropped (an opaque one added), resized with
- * libvips' default (bicubic when enlarging, Lanczos3 with shrink-on-load when shrinking). Throws with sharp's reason when the bytes
- * are not a readable image.
+ * Decode with sharp to 224x224 RGBA: sRGB (CMYK, 16-bit, ICC profiles converted), alpha dropped (an opaque one
+ * added), resized with libvips' default (bicubic when enlarging, Lanczos3 with shrink-on-load when shrinking). Throws
+ * with sharp's reason when the bytes are not a readable image.
  */
-export async function decodeWithSharp(bytes: Buffer): Promise<DecodedImage> {
+export async function decodeWithSharp(bytes: Buffer): Promise<Uint8Array> {
   if (bytes.length === 0) throw new Error('empty file (0 bytes)');
   const { data, info } = await sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' })
     .toColourspace('srgb')
@@ -80,7 +62,7 @@ export async function decodeWithSharp(bytes: Buffer): Promise<DecodedImage> {
   if (info.channels !== 4 || data.length !== INPUT_BYTES_PER_IMAGE) {
     throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}, expected ${IMAGE_SIZE}x${IMAGE_SIZE}x4`);
   }
-  return { pixels: data, channels: 4 };
+  return data;
 }
 
 const SOF_BASELINE = 0xc0;
@@ -91,8 +73,8 @@ const APP2 = 0xe2;
 const APP14 = 0xee;
 
 /**
- * The size of a JPEG the fast path decodes like libjpeg does, or undefined: a complete file (it ends with EOI; zune
- * fills a truncated one in grey where libjpeg fails), Huffman-coded 8-bit baseline or progressive, grey or YCbCr,
+ * The size of a JPEG the fast path decodes as sharp would, or undefined: a complete file (it ends with EOI; sharp
+ * decides about a truncated one), Huffman-coded 8-bit baseline or progressive, grey or YCbCr,
  * without an ICC profile (APP2) or an Adobe marker (APP14: CMYK, YCCK or RGB), within the pixel limit. Only the
  * markers before the first scan are read.
  */
@@ -127,23 +109,4 @@ export function plainJpeg(bytes: Uint8Array): { width: number; height: number } 
     i += 2 + length;
   }
   return undefined;
-}
-
-/**
- * Write a decoded image into a batch of model input at `offset`, as RGBA bytes: the model drops the alpha and scales
- * to [-1, 1] like Keras `preprocess_input` (lib/model.ts). Both decoders give RGBA, which is one copy; grey (with or
- * without alpha) fills the three colour channels, RGB is spread out.
- */
-export function copyToBatch(image: DecodedImage, out: Uint8Array, offset: number): void {
-  const { pixels, channels } = image;
-  if (channels === 4) {
-    out.set(pixels.subarray(0, INPUT_BYTES_PER_IMAGE), offset);
-    return;
-  }
-  const colour = channels >= 3;
-  for (let p = 0, j = offset; j < offset + INPUT_BYTES_PER_IMAGE; p += channels, j += 4) {
-    out[j] = pixels[p];
-    out[j + 1] = pixels[colour ? p + 1 : p];
-    out[j + 2] = pixels[colour ? p + 2 : p];
-  }
 }

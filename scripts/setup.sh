@@ -24,6 +24,9 @@ if [ -z "${ORCHARD_SEAWEEDFS:-}" ]; then
   echo "S3 test server: $(bash scripts/build-seaweedfs.sh)"
 fi
 
+# Orchard's JPEG decoder (native/jpeg: libjpeg-turbo + a SIMD resize, in Rust), built once per machine and version.
+echo "JPEG decoder: $(bash scripts/build-native.sh)"
+
 npm run build --silent
 
 model="${ORCHARD_MODEL_PATH:-../shared/models/mobilenet_v2/mobilenet_v2_1.0_224_features.onnx}"
@@ -37,4 +40,4 @@ if [ "$actual" != "$expected" ]; then
   echo "model file $model has sha256 $actual, expected $expected: replace it with the MobileNetV2 feature model" >&2
   exit 1
 fi
-echo "setup complete: dependencies installed, temporal CLI and S3 test server ready, model $model verified"
+echo "setup complete: dependencies installed, temporal CLI, S3 test server and JPEG decoder ready, model $model verified"

@@ -2,6 +2,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import type { WorkerConfig } from '../lib/config.js';
 import { configureSharp } from '../lib/images.js';
+import { loadJpegDecoder } from '../lib/jpegDecoder.js';
 import { warmUp } from './warmUp.js';
 import { workflowCode } from './workflowCode.js';
 
@@ -19,6 +20,8 @@ export async function createOrchardWorker(config: WorkerConfig, connection?: Nat
       `ORCHARD_FEATURIZE_TASK_QUEUE=${config.featurizeTaskQueue} differs from the task queue ${config.taskQueue}: run this worker with ORCHARD_WORKER_ROLE=control, and featurize workers with ORCHARD_WORKER_ROLE=featurize`,
     );
   }
+  // Unlike the model (a path a run may fix), the decoder is part of the installation: without it, refuse to start.
+  if (config.role !== 'control') loadJpegDecoder();
   await warmUp(config);
   const featurizeOnly = config.role === 'featurize';
   return Worker.create({

@@ -5,26 +5,22 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import { cosineSummary } from '../../bench/vectorMetrics.js';
 import { defaultModelPath, FEATURE_DIM } from '../../lib/config.js';
-import { copyToBatch, decodeImage, decodeWithSharp, fastJpeg, INPUT_BYTES_PER_IMAGE, plainJpeg, type DecodedImage } from '../../lib/images.js';
+import { decodeImage, decodeWithSharp, INPUT_BYTES_PER_IMAGE, plainJpeg } from '../../lib/images.js';
+import { decodeJpeg224 } from '../../lib/jpegDecoder.js';
 import { loadFeatureModel } from '../../lib/model.js';
 import { sampleDir } from '../support/images.js';
 
 const PIXELS_PER_IMAGE = 224 * 224 * 3;
 
-/** The image as it goes into a batch of model input (RGBA). */
-async function rgba(image: DecodedImage | Promise<DecodedImage>): Promise<Uint8Array> {
-  const out = new Uint8Array(INPUT_BYTES_PER_IMAGE);
-  copyToBatch(await image, out, 0);
-  return out;
-}
-
-/** Its colour channels, as the model uses them. */
-async function rgb(image: DecodedImage | Promise<DecodedImage>): Promise<Uint8Array> {
-  return (await rgba(image)).filter((_, i) => i % 4 !== 3);
+/** The colour channels of an image in a batch of model input (RGBA), as the model uses them. */
+async function rgb(image: Promise<Uint8Array>): Promise<Uint8Array> {
+  const pixels = await image;
+  assert.equal(pixels.length, INPUT_BYTES_PER_IMAGE);
+  return pixels.filter((_, i) => i % 4 !== 3);
 }
 
 /** The image as the model sees it: RGB scaled to [-1, 1]. */
-async function scaled(image: DecodedImage | Promise<DecodedImage>): Promise<Float32Array> {
+async function scaled(image: Promise<Uint8Array>): Promise<Float32Array> {
   return Float32Array.from(await rgb(image), (x) => x / 127.5 - 1);
 }
 
@@ -41,14 +37,32 @@ test('sharp decodes any image to 224x224x3 in [-1, 1], stretched like Keras load
   for (const i of [0, 1000, 75_000, PIXELS_PER_IMAGE - 1]) assert.equal(pixels[i], Math.fround(reference[i] / 127.5 - 1));
 });
 
-test('a plain JPEG takes the fast path and comes out as sharp would draw it, within a few levels', async () => {
-  const bytes = await samplePhoto('pear_1');
-  assert.ok(fastJpeg(bytes), 'a baseline YCbCr JPEG of the sample takes the fast path');
-  const fast = await scaled(decodeImage(bytes));
-  const slow = await scaled(decodeWithSharp(bytes));
-  let difference = 0;
-  for (let i = 0; i < PIXELS_PER_IMAGE; i++) difference += Math.abs(fast[i] - slow[i]) * 127.5;
-  assert.ok(difference / PIXELS_PER_IMAGE < 3, `mean difference ${difference / PIXELS_PER_IMAGE} levels`);
+test('plain JPEGs, small and large, take the fast path and come out as sharp would draw them, within a few levels', async () => {
+  const photo = await samplePhoto('pear_1');
+  const large = await sharp(photo).resize(1000, 800, { fit: 'fill' }).jpeg({ quality: 95 }).toBuffer();
+  const small = await sharp(photo).resize(100, 100, { fit: 'fill' }).jpeg({ quality: 95 }).toBuffer();
+  for (const [name, bytes] of Object.entries({ photo, large, small })) {
+    assert.ok(plainJpeg(bytes), `${name}: a baseline YCbCr JPEG takes the fast path`);
+    const fast = await scaled(decodeImage(bytes));
+    const slow = await scaled(decodeWithSharp(bytes));
+    let difference = 0;
+    for (let i = 0; i < PIXELS_PER_IMAGE; i++) difference += Math.abs(fast[i] - slow[i]) * 127.5;
+    assert.ok(difference / PIXELS_PER_IMAGE < 3, `${name}: mean difference ${difference / PIXELS_PER_IMAGE} levels`);
+  }
+});
+
+test('the fast path decodes at the smallest scale M/8 that keeps both sides at least 224 pixels', async () => {
+  const photo = await samplePhoto('pear_1');
+  const out = new Uint8Array(INPUT_BYTES_PER_IMAGE * 2);
+  const decodedAt = async (width: number, height: number) =>
+    decodeJpeg224(await sharp(photo).resize(width, height, { fit: 'fill' }).jpeg().toBuffer(), out, INPUT_BYTES_PER_IMAGE);
+  assert.deepEqual(await decodedAt(800, 800), { width: 300, height: 300 }, '3/8: 2/8 would give 200');
+  assert.deepEqual(await decodedAt(1000, 300), { width: 750, height: 225 }, '6/8: the short side decides');
+  assert.deepEqual(await decodedAt(448, 448), { width: 224, height: 224 }, '4/8, no resize left to do');
+  assert.deepEqual(await decodedAt(100, 100), { width: 100, height: 100 }, 'smaller images are decoded whole');
+  assert.ok(out.subarray(0, INPUT_BYTES_PER_IMAGE).every((v) => v === 0), 'nothing written before the offset');
+  assert.throws(() => decodeJpeg224(photo, out, INPUT_BYTES_PER_IMAGE + 1), /output too small/);
+  assert.throws(() => decodeJpeg224(photo.subarray(0, 200), out, 0), /JPEG/);
 });
 
 test('only plain, complete, 8-bit JPEGs without a colour profile take the fast path', async () => {
@@ -67,9 +81,6 @@ test('only plain, complete, 8-bit JPEGs without a colour profile take the fast p
     text: Buffer.from('not an image'),
   };
   for (const [name, bytes] of Object.entries(refused)) assert.equal(plainJpeg(bytes), undefined, name);
-  // Larger photos decode faster through sharp, which shrinks them while decoding.
-  const large = await sharp(photo).resize(800, 800, { fit: 'fill' }).jpeg().toBuffer();
-  assert.ok(plainJpeg(large) && !fastJpeg(large));
 });
 
 /** The JPEG without its APP2 segments (sharp adds an sRGB profile along with the EXIF orientation). */
@@ -103,7 +114,7 @@ test('grey, alpha and EXIF-rotated images decode to three channels, not rotated,
   const gray = await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 200, g: 200, b: 200 } } }).greyscale().png().toBuffer();
   assert.ok(Math.abs((await scaled(decodeImage(gray)))[0] - (200 / 127.5 - 1)) < 0.02);
   const greyJpeg = await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 90, g: 90, b: 90 } } }).greyscale().jpeg().toBuffer();
-  assert.ok(fastJpeg(greyJpeg));
+  assert.ok(plainJpeg(greyJpeg));
   const greyPixels = await scaled(decodeImage(greyJpeg));
   assert.ok(Math.abs(greyPixels[0] - (90 / 127.5 - 1)) < 0.03 && greyPixels[0] === greyPixels[1] && greyPixels[1] === greyPixels[2]);
   const alpha = await sharp({ create: { width: 50, height: 50, channels: 4, background: { r: 255, g: 0, b: 0, alpha: 0.5 } } }).png().toBuffer();
@@ -118,7 +129,7 @@ test('grey, alpha and EXIF-rotated images decode to three channels, not rotated,
     .toBuffer()
     .then(withoutColourProfile);
   assert.equal((await sharp(tall).metadata()).orientation, 6);
-  assert.ok(fastJpeg(tall));
+  assert.ok(plainJpeg(tall));
   const rotatedPixels = await scaled(decodeImage(tall));
   assert.ok(rotatedPixels[0] > 0.9 && rotatedPixels[(223 * 224 + 0) * 3] > 0.9, 'the white left half is still on the left');
   assert.ok(rotatedPixels[223 * 3] < -0.9, 'and the black right half on the right');
@@ -136,9 +147,9 @@ test("the fast path's features stay within cosine 0.995 of sharp's on the sample
   const photos: Buffer[] = [];
   for (const label of labels) for (const index of [0, 15, 30, 45]) photos.push(await samplePhoto(label, index));
   const model = await loadFeatureModel({ path: defaultModelPath, threads: 1 });
-  const embed = async (decode: (bytes: Buffer) => Promise<DecodedImage>) => {
+  const embed = async (decode: (bytes: Buffer) => Promise<Uint8Array>) => {
     const vectors = new Float32Array(photos.length * FEATURE_DIM);
-    for (const [i, bytes] of photos.entries()) vectors.set(await model.embed(await rgba(decode(bytes)), 1), i * FEATURE_DIM);
+    for (const [i, bytes] of photos.entries()) vectors.set(await model.embed(await decode(bytes), 1), i * FEATURE_DIM);
     return vectors;
   };
   const { mean, min } = cosineSummary(await embed(decodeImage), await embed(decodeWithSharp), photos.length, FEATURE_DIM);
