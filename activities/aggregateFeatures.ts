@@ -2,8 +2,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { type WorkerConfig } from '../lib/config.js';
 import { InputError } from '../lib/errors.js';
 import type { AggregateResult, RunContext } from '../lib/contract.js';
-import { failingClearly } from '../lib/failures.js';
-import { heartbeatProgress } from '../lib/heartbeat.js';
+import { failingClearly } from '../lib/temporal/failures.js';
+import { heartbeatProgress } from '../lib/temporal/heartbeat.js';
 import {
   archiveUri,
   carriedFeaturesUri,
@@ -17,12 +17,12 @@ import {
   resultFileUri,
   resultUri,
   stagedResult,
-} from '../lib/layout.js';
-import { literalFiles, mergeParquet, queryParquet, writeCarriedFeatures, writeErrorParquet, writeVersionParquet } from '../lib/parquet.js';
-import { localCopies, localTarget, publish, withScratchDir } from '../lib/scratch.js';
-import { readLatestResult } from '../lib/outputs.js';
-import { manifestSchema, readCarried, readRecord, type FailedRecord } from '../lib/records.js';
-import { storageFor } from '../lib/storage.js';
+} from '../lib/storage/layout.js';
+import { literalFiles, mergeParquet, queryParquet, writeCarriedFeatures, writeErrorParquet, writeVersionParquet } from '../lib/storage/parquet.js';
+import { localCopies, localTarget, publish, withScratchDir } from '../lib/storage/scratch.js';
+import { readLatestResult } from '../lib/storage/outputs.js';
+import { manifestSchema, readCarried, readRecord, type FailedRecord } from '../lib/storage/records.js';
+import { storageFor } from '../lib/storage/storage.js';
 
 export interface AggregateInput extends RunContext {
   partitions: number;

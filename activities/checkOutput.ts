@@ -1,10 +1,10 @@
 import type { RunContext } from '../lib/contract.js';
 import { InputError } from '../lib/errors.js';
-import { failingClearly } from '../lib/failures.js';
-import { committingUri } from '../lib/layout.js';
-import { canonicalLocation, checkOutputWritable, damagedRecordFix, readLatestResult, refusedOutput, topLevelResultFiles } from '../lib/outputs.js';
-import { commitMarkerSchema, readRecordIfThere } from '../lib/records.js';
-import { storageFor } from '../lib/storage.js';
+import { failingClearly } from '../lib/temporal/failures.js';
+import { committingUri } from '../lib/storage/layout.js';
+import { canonicalLocation, checkOutputWritable, damagedRecordFix, readLatestResult, refusedOutput, topLevelResultFiles } from '../lib/storage/outputs.js';
+import { commitMarkerSchema, readRecordIfThere } from '../lib/storage/records.js';
+import { storageFor } from '../lib/storage/storage.js';
 
 export type CheckOutputInput = Pick<RunContext, 'source' | 'output' | 's3Endpoint'>;
 

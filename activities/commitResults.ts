@@ -2,10 +2,10 @@ import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { runBounded } from '../lib/concurrency.js';
 import type { CommitInput, RunContext } from '../lib/contract.js';
-import { failingClearly } from '../lib/failures.js';
-import { heartbeatProgress } from '../lib/heartbeat.js';
-import { archiveUri, committingUri, failedUri, pruningUri, resultFileUri, runsUri, stagedResult, successUri } from '../lib/layout.js';
-import { damagedRecordFix, removeOrchardTemporaries, topLevelResultFiles } from '../lib/outputs.js';
+import { failingClearly } from '../lib/temporal/failures.js';
+import { heartbeatProgress } from '../lib/temporal/heartbeat.js';
+import { archiveUri, committingUri, failedUri, pruningUri, resultFileUri, runsUri, stagedResult, successUri } from '../lib/storage/layout.js';
+import { damagedRecordFix, removeOrchardTemporaries, topLevelResultFiles } from '../lib/storage/outputs.js';
 import {
   archivedRecordSchema,
   commitMarkerSchema,
@@ -16,9 +16,9 @@ import {
   successRecordSchema,
   type CommitMarker,
   type SuccessRecord,
-} from '../lib/records.js';
+} from '../lib/storage/records.js';
 import { InputError } from '../lib/errors.js';
-import { ObjectNotFound, storageFor, type Storage } from '../lib/storage.js';
+import { ObjectNotFound, storageFor, type Storage } from '../lib/storage/storage.js';
 
 /** Earlier results kept under `<output>/runs/<run id>/`, newest first; older ones are removed. */
 export const KEEP_PREVIOUS_RUNS = 3;

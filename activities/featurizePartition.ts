@@ -4,15 +4,15 @@ import { FEATURE_DIM, type WorkerConfig } from '../lib/config.js';
 import { InputError } from '../lib/errors.js';
 import type { FeaturizePartitionInput, FeaturizePartitionResult } from '../lib/contract.js';
 import { Budget, startBounded } from '../lib/concurrency.js';
-import { failingClearly } from '../lib/failures.js';
-import { decodeFast, decodeWithSharp, INPUT_BYTES_PER_IMAGE, plainJpeg } from '../lib/images.js';
-import { JpegDecoderMissing } from '../lib/jpegDecoder.js';
-import { errorsPartUri, featuresPartUri, manifestPartUri, type ManifestEntry } from '../lib/layout.js';
-import { loadFeatureModel } from '../lib/model.js';
-import { writeErrorParquet, writeVectorParquet } from '../lib/parquet.js';
-import { localTarget, publish, withScratchDir } from '../lib/scratch.js';
-import { manifestSchema, readRecord } from '../lib/records.js';
-import { isS3Uri, ObjectNotFound, ObjectTooLarge, storageFor, type Storage } from '../lib/storage.js';
+import { failingClearly } from '../lib/temporal/failures.js';
+import { decodeFast, decodeWithSharp, INPUT_BYTES_PER_IMAGE, plainJpeg } from '../lib/features/images.js';
+import { JpegDecoderMissing } from '../lib/features/jpegDecoder.js';
+import { errorsPartUri, featuresPartUri, manifestPartUri, type ManifestEntry } from '../lib/storage/layout.js';
+import { loadFeatureModel } from '../lib/features/model.js';
+import { writeErrorParquet, writeVectorParquet } from '../lib/storage/parquet.js';
+import { localTarget, publish, withScratchDir } from '../lib/storage/scratch.js';
+import { manifestSchema, readRecord } from '../lib/storage/records.js';
+import { isS3Uri, ObjectNotFound, ObjectTooLarge, storageFor, type Storage } from '../lib/storage/storage.js';
 
 // Image bytes read and not yet decoded, over every activity of this process: 16 reads ahead of 64 MiB files would
 // otherwise hold 1 GiB per activity. Images decoded ahead by sharp are 200 KB each.

@@ -1,13 +1,13 @@
 import { FEATURE_DIM, type WorkerConfig } from '../lib/config.js';
 import { InputError } from '../lib/errors.js';
 import type { FitPcaInput, PcaSummary } from '../lib/contract.js';
-import { failingClearly } from '../lib/failures.js';
-import { heartbeatProgress } from '../lib/heartbeat.js';
-import { featuresDatasetUri, resultUri, stagedResult } from '../lib/layout.js';
-import { readVectorParquet } from '../lib/parquet.js';
-import { PcaFit, projectRows } from '../lib/pca.js';
-import { localDatasetFiles, withScratchDir } from '../lib/scratch.js';
-import { storageFor } from '../lib/storage.js';
+import { failingClearly } from '../lib/temporal/failures.js';
+import { heartbeatProgress } from '../lib/temporal/heartbeat.js';
+import { featuresDatasetUri, resultUri, stagedResult } from '../lib/storage/layout.js';
+import { readVectorParquet } from '../lib/storage/parquet.js';
+import { PcaFit, projectRows } from '../lib/pca/pca.js';
+import { localDatasetFiles, withScratchDir } from '../lib/storage/scratch.js';
+import { storageFor } from '../lib/storage/storage.js';
 import { writePcaDataset } from './projectFeatures.js';
 
 // Up to this many vectors (100 MB) the fit keeps them and projects them itself, which saves the projection step a

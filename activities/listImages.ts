@@ -3,14 +3,14 @@ import { FEATURE_DIM, type WorkerConfig } from '../lib/config.js';
 import { InputError } from '../lib/errors.js';
 import type { ListImagesInput, ListImagesResult } from '../lib/contract.js';
 import { runBounded } from '../lib/concurrency.js';
-import { failingClearly } from '../lib/failures.js';
-import { heartbeatProgress } from '../lib/heartbeat.js';
+import { failingClearly } from '../lib/temporal/failures.js';
+import { heartbeatProgress } from '../lib/temporal/heartbeat.js';
 import { fileNameMatcher } from '../lib/glob.js';
-import { carriedUri, manifestPartUri, resultUri, type ManifestEntry } from '../lib/layout.js';
-import { claimOutput, readLatestResult } from '../lib/outputs.js';
-import { queryParquet } from '../lib/parquet.js';
-import { localCopy, withScratchDir } from '../lib/scratch.js';
-import { isS3Uri, joinUri, storageFor } from '../lib/storage.js';
+import { carriedUri, manifestPartUri, resultUri, type ManifestEntry } from '../lib/storage/layout.js';
+import { claimOutput, readLatestResult } from '../lib/storage/outputs.js';
+import { queryParquet } from '../lib/storage/parquet.js';
+import { localCopy, withScratchDir } from '../lib/storage/scratch.js';
+import { isS3Uri, joinUri, storageFor } from '../lib/storage/storage.js';
 
 /** The label of an image: the name of its parent folder. */
 export function labelOf(uri: string): string {
@@ -103,7 +103,7 @@ export async function listImages(input: ListImagesInput, config: WorkerConfig): 
     }
     const source = storageFor(input.source, input);
     const staging = storageFor(input.staging, input);
-    // The first write into the output: it must be Orchard's, or new and then claimed (lib/outputs.ts).
+    // The first write into the output: it must be Orchard's, or new and then claimed (lib/storage/outputs.ts).
     await claimOutput(storageFor(input.output, input), input.output, input.claimant);
     const labels = new Set<string>();
     let images = 0;
@@ -111,7 +111,7 @@ export async function listImages(input: ListImagesInput, config: WorkerConfig): 
     let partitions = 0;
     // Entries not yet written; the last window of them is held back for the tail partitions (or one even wave).
     const pending: ManifestEntry[] = [];
-    const parallelism = input.maxConcurrentPartitions ?? 1;
+    const parallelism = input.maxConcurrentPartitions;
     const window = Math.max(input.partitionSize, Math.min((parallelism + 1) * input.partitionSize, MAX_TAIL_WINDOW));
     const writePart = async (partition: number, entries: ManifestEntry[]) => {
       await staging.write(manifestPartUri(input.staging, partition), JSON.stringify(entries));

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { WithStartWorkflowOperation, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { sharedClient } from '../lib/client.js';
+import { sharedClient } from '../lib/temporal/client.js';
 import type { WorkerConfig } from '../lib/config.js';
 import type { OutputHolder } from '../lib/contract.js';
-import { failingClearly } from '../lib/failures.js';
+import { failingClearly } from '../lib/temporal/failures.js';
 import type { outputLease } from '../workflows/outputLease.js';
 
 export interface OutputLeaseInput {

@@ -1,13 +1,13 @@
 import type { WorkerConfig } from '../lib/config.js';
 import type { RunContext } from '../lib/contract.js';
-import { failingClearly } from '../lib/failures.js';
-import { heartbeatProgress } from '../lib/heartbeat.js';
-import { featuresDatasetUri, pcaFileUri, resultUri, stagedResult } from '../lib/layout.js';
-import { readVectorParquet, writeVectorParquet, type VectorRows } from '../lib/parquet.js';
-import { projectRows } from '../lib/pca.js';
-import { localDatasetFiles, localTarget, publish, withScratchDir } from '../lib/scratch.js';
-import { pcaModelSchema, readRecord } from '../lib/records.js';
-import { storageFor, type Storage } from '../lib/storage.js';
+import { failingClearly } from '../lib/temporal/failures.js';
+import { heartbeatProgress } from '../lib/temporal/heartbeat.js';
+import { featuresDatasetUri, pcaFileUri, resultUri, stagedResult } from '../lib/storage/layout.js';
+import { readVectorParquet, writeVectorParquet, type VectorRows } from '../lib/storage/parquet.js';
+import { projectRows } from '../lib/pca/pca.js';
+import { localDatasetFiles, localTarget, publish, withScratchDir } from '../lib/storage/scratch.js';
+import { pcaModelSchema, readRecord } from '../lib/storage/records.js';
+import { storageFor, type Storage } from '../lib/storage/storage.js';
 
 /** Project every feature vector on the fitted components and write the PCA dataset (path, label, pcaFeatures). */
 export async function projectFeatures(input: RunContext, config: WorkerConfig): Promise<number> {

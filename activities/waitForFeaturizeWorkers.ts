@@ -1,9 +1,9 @@
 import { ApplicationFailure } from '@temporalio/common';
 import proto from '@temporalio/proto';
-import { sharedClient } from '../lib/client.js';
+import { sharedClient } from '../lib/temporal/client.js';
 import { delay } from '../lib/concurrency.js';
 import type { WorkerConfig } from '../lib/config.js';
-import { failingClearly } from '../lib/failures.js';
+import { failingClearly } from '../lib/temporal/failures.js';
 
 /**
  * Wait until a worker polls the featurize task queue for activities, for at most `config.workerWaitSeconds`: without

@@ -1,13 +1,13 @@
 import sharp from 'sharp';
 import type { WorkerConfig } from '../lib/config.js';
 import type { ReportInput } from '../lib/contract.js';
-import { failingClearly } from '../lib/failures.js';
-import { pcaFileUri, resultUri, stagedResult } from '../lib/layout.js';
-import { literalFiles, queryParquet, readVectorParquet } from '../lib/parquet.js';
+import { failingClearly } from '../lib/temporal/failures.js';
+import { pcaFileUri, resultUri, stagedResult } from '../lib/storage/layout.js';
+import { literalFiles, queryParquet, readVectorParquet } from '../lib/storage/parquet.js';
 import { renderReportHtml, renderReportSvg, type ReportData } from '../lib/report.js';
-import { localCopy, withScratchDir } from '../lib/scratch.js';
-import { pcaModelSchema, readRecord } from '../lib/records.js';
-import { storageFor } from '../lib/storage.js';
+import { localCopy, withScratchDir } from '../lib/storage/scratch.js';
+import { pcaModelSchema, readRecord } from '../lib/storage/records.js';
+import { storageFor } from '../lib/storage/storage.js';
 
 /** Points drawn in the scatter at most: enough to see the clusters, small enough for any browser. */
 const MAX_POINTS = 20_000;

@@ -7,8 +7,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBounded } from '../lib/concurrency.js';
 import { defaultModelPath } from '../lib/config.js';
-import { configureSharp, decodeFast, decodeWithSharp, INPUT_BYTES_PER_IMAGE, plainJpeg } from '../lib/images.js';
-import { loadFeatureModel, type FeatureModel } from '../lib/model.js';
+import { configureSharp, decodeFast, decodeWithSharp, INPUT_BYTES_PER_IMAGE, plainJpeg } from '../lib/features/images.js';
+import { loadFeatureModel, type FeatureModel } from '../lib/features/model.js';
 import { medianRun } from './report.js';
 
 /** For a dataset the ceiling benchmark has not measured: one process per core, the layout that wins on this machine. */

@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { startBounded } from '../lib/concurrency.js';
 import { defaultSampleDir } from '../lib/config.js';
 import { InputError } from '../lib/errors.js';
-import { configureSharp } from '../lib/images.js';
+import { configureSharp } from '../lib/features/images.js';
 
 const usage = 'usage: node dist/bench/makeDataset.js --out <dir> [--count 10000] [--size 100] [--source <sample dir>] [--seed 1]';
 

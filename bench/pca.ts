@@ -9,9 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import * as ort from 'onnxruntime-node';
-import { columnBlocks, gramGraph, loadGramKernel, type GramPrecision } from '../lib/gram.js';
-import { encodeOnnxModel } from '../lib/onnxGraph.js';
-import { CovarianceAccumulator, fitPcaFromAccumulator, fitPcaFromRows, mulberry32, topEigenpairs } from '../lib/pca.js';
+import { columnBlocks, gramGraph, loadGramKernel, type GramPrecision } from '../lib/pca/gram.js';
+import { encodeOnnxModel } from '../lib/pca/onnxGraph.js';
+import { CovarianceAccumulator, fitPcaFromAccumulator, fitPcaFromRows, mulberry32, topEigenpairs } from '../lib/pca/pca.js';
 import { printTable, saveResults } from './report.js';
 
 const DIM = 1280;

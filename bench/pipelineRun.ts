@@ -3,11 +3,11 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { connectClient, runPipeline } from '../lib/client.js';
+import { connectClient, runPipeline } from '../lib/temporal/client.js';
 import { loadWorkerConfig, projectRoot, stateDir } from '../lib/config.js';
 import type { RunSummary } from '../lib/contract.js';
-import { startDevServer, type DevServer } from '../lib/devServer.js';
-import { findFreePortBase } from '../lib/ports.js';
+import { startDevServer, type DevServer } from '../dev/devServer.js';
+import { findFreePortBase } from '../dev/ports.js';
 import { startWorkerPool, type WorkerPool } from '../workers/workerPool.js';
 import type { Layout } from './ceilingRun.js';
 

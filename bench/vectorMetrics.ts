@@ -1,5 +1,5 @@
 // Comparisons of feature vectors, shared by the fidelity benchmark and the tests.
-import type { VectorRows } from '../lib/parquet.js';
+import type { VectorRows } from '../lib/storage/parquet.js';
 
 /** Cosine similarity of row `i` of `a` and row `i` of `b`, both `dim` wide. */
 export function rowCosine(a: Float32Array, b: Float32Array, i: number, dim: number): number {

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { PipelineInput, ValidPipelineInput } from './contract.js';
 import { InputError } from './errors.js';
 import { fileNameMatcher } from './glob.js';
-import { s3UriProblem } from './storage.js';
+import { s3UriProblem } from './storage/storage.js';
 
 /** Absolute path of the project checkout (this file is at lib/ or dist/lib/). */
 export const projectRoot: string = (() => {
@@ -141,25 +141,6 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   };
 }
 
-/** A fault the activities inject on purpose (tests and drills only): `step=transient*N` or `step=fatal`. */
-export interface FaultRule {
-  step: string;
-  kind: 'transient' | 'fatal';
-  /** Transient faults: how many attempts of each activity of the step fail before one succeeds. */
-  attempts: number;
-}
-
-/** Fault rules from ORCHARD_FAULT_INJECTION, e.g. `featurizePartition=transient*3,fitPca=fatal`; empty in production. */
-export function loadFaultRules(env: NodeJS.ProcessEnv = process.env): FaultRule[] {
-  const spec = env.ORCHARD_FAULT_INJECTION?.trim();
-  if (!spec) return [];
-  return spec.split(',').map((rule) => {
-    const match = /^(\w+)=(transient(?:\*(\d+))?|fatal)$/.exec(rule.trim());
-    if (!match) throw new Error(`ORCHARD_FAULT_INJECTION: "${rule}" is not step=transient*N or step=fatal; unset it in production`);
-    return { step: match[1], kind: match[2] === 'fatal' ? 'fatal' : 'transient', attempts: Number(match[3] ?? 1) };
-  });
-}
-
 /** Absolute path of the `temporal` CLI: $TEMPORAL_CLI, the copy `npm run setup` installs, or the one on PATH. */
 export function temporalCliPath(env: NodeJS.ProcessEnv = process.env): string {
   const candidates = [
@@ -224,7 +205,7 @@ export function resolvePipelineInput(input: PipelineInput): ValidPipelineInput {
   whole('maxHistoryEvents', 100, 40_000, ' (each run continues as new past it)');
   whole('maxImageBytes', 1024, 2 ** 31 - 1);
   const localMax = resolved.localStepsMaxImages;
-  if (!Number.isInteger(localMax) || localMax! < 0) problems.push(`"localStepsMaxImages" must be a whole number, 0 or more, got ${JSON.stringify(localMax)}`);
+  if (!Number.isInteger(localMax) || localMax < 0) problems.push(`"localStepsMaxImages" must be a whole number, 0 or more, got ${JSON.stringify(localMax)}`);
   if (typeof resolved.incremental !== 'boolean') problems.push(`"incremental" must be true or false, got ${JSON.stringify(resolved.incremental)}`);
   if (typeof resolved.glob !== 'string' || resolved.glob === '' || resolved.glob.includes('/')) {
     problems.push(`"glob" must be a file-name pattern such as "*.jpg" (no "/"), got ${JSON.stringify(resolved.glob)}`);

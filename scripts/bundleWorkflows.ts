@@ -1,6 +1,6 @@
 // Bundle the workflow code once, at build time, so worker processes load it instead of running webpack at start-up.
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
-import { storageFor } from '../lib/storage.js';
+import { storageFor } from '../lib/storage/storage.js';
 import { workflowBundlePath, workflowsPath } from '../workers/workflowCode.js';
 
 // Warnings only: webpack's module list would print on every `npm run build`.

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { failureReason } from '../lib/client.js';
+import { failureReason } from '../lib/temporal/client.js';
 import { resolvePipelineInput } from '../lib/config.js';
 import { InputError } from '../lib/errors.js';
 import type { RunSummary, ValidPipelineInput } from '../lib/contract.js';

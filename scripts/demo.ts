@@ -1,10 +1,10 @@
 // `npm run demo`: the whole pipeline on the shared Fruits-360 sample, with a local server and worker unless
 // TEMPORAL_ADDRESS points at running ones; prints where the results are and their first rows.
 import path from 'node:path';
-import { connectClient, pipelineWorkflowId, runPipeline } from '../lib/client.js';
+import { connectClient, pipelineWorkflowId, runPipeline } from '../lib/temporal/client.js';
 import { defaultSampleDir, loadWorkerConfig, projectRoot, resolvePipelineInput } from '../lib/config.js';
-import { startDevServer, type DevServer } from '../lib/devServer.js';
-import { previewResults } from '../lib/parquet.js';
+import { startDevServer, type DevServer } from '../dev/devServer.js';
+import { previewResults } from '../lib/storage/parquet.js';
 import { startWorkerPool } from '../workers/workerPool.js';
 import { printSummary, progressPrinter, runCommand } from './cli.js';
 

@@ -1,5 +1,5 @@
 // `npm run pipeline -- --source ... --output ...`: start imagePipeline on a running server and worker, wait for it.
-import { connectClient, pipelineWorkflowId, runPipeline } from '../lib/client.js';
+import { connectClient, pipelineWorkflowId, runPipeline } from '../lib/temporal/client.js';
 import { loadWorkerConfig } from '../lib/config.js';
 import { parsePipelineArgs, printSummary, progressPrinter, runCommand } from './cli.js';
 

@@ -1,19 +1,20 @@
 // `npm run record-histories -- <tag>`: run imagePipeline on a few sample images and save every run's history as
 // test/histories/<tag>-<case>-<n>.json, where test/workflows/replay.test.ts replays them all, so a workflow change
-// that breaks running workflows fails CI. Record a new tag after each workflow change made compatible with patched();
-// keep the older tags: they prove the old paths still replay.
+// that breaks running workflows fails CI. After a change made compatible with patched(), record a new tag beside the
+// old one; when the patch is retired, delete the old tag's files (README, "Changing the workflow").
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { NativeConnection } from '@temporalio/worker';
 import { outputLeaseId } from '../activities/outputLease.js';
-import { connectClient } from '../lib/client.js';
+import { connectClient } from '../lib/temporal/client.js';
 import { defaultSampleDir, loadWorkerConfig, projectRoot, temporalCliPath } from '../lib/config.js';
-import { startDevServer } from '../lib/devServer.js';
-import { canonicalLocation } from '../lib/outputs.js';
-import { findFreePortBase } from '../lib/ports.js';
+import { startDevServer } from '../dev/devServer.js';
+import { canonicalLocation } from '../lib/storage/outputs.js';
+import { findFreePortBase } from '../dev/ports.js';
 import { createOrchardWorker } from '../workers/orchardWorker.js';
+import type { imagePipeline } from '../workflows/imagePipeline.js';
 
 const tag = process.argv[2];
 if (!tag || !/^[\w.-]+$/.test(tag)) {
@@ -44,7 +45,7 @@ try {
   await fs.mkdir(target, { recursive: true });
   await worker.runUntil(async () => {
     for (const [name, input] of Object.entries(cases)) {
-      const summary = await client.workflow.execute('imagePipeline', { taskQueue: 'record', workflowId: `record-${name}`, args: [input] });
+      const summary = await client.workflow.execute<typeof imagePipeline>('imagePipeline', { taskQueue: 'record', workflowId: `record-${name}`, args: [input] });
       let runId: string | undefined = summary.runId;
       for (let n = 1; runId; n++) {
         // The CLI's JSON is the format Temporal's replayer reads (historyFromJSON).

@@ -1,5 +1,5 @@
 // `npm run s3-server`: a local S3-compatible server (SeaweedFS) on 127.0.0.1:9000 with its data under .orchard/, until Ctrl-C.
-import { startS3Server } from '../lib/s3Server.js';
+import { startS3Server } from '../dev/s3Server.js';
 
 const port = Number(process.env.ORCHARD_S3_PORT || 9000);
 const server = await startS3Server({ port, foreground: false, buckets: (process.env.ORCHARD_S3_BUCKETS || 'orchard').split(',') });

@@ -2,7 +2,7 @@
 // a Temporal Schedule that runs imagePipeline, nightly by default.
 import { parseArgs } from 'node:util';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
-import { connectClient } from '../lib/client.js';
+import { connectClient } from '../lib/temporal/client.js';
 import { loadWorkerConfig } from '../lib/config.js';
 import { InputError } from '../lib/errors.js';
 import { parsePipelineArgs, runCommand } from './cli.js';

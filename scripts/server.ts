@@ -1,5 +1,5 @@
 // `npm run server`: the local Temporal dev server with its Web UI and a persistent SQLite file, until Ctrl-C.
-import { startDevServer } from '../lib/devServer.js';
+import { startDevServer } from '../dev/devServer.js';
 
 const port = Number(process.env.TEMPORAL_PORT || 7233);
 const uiPort = Number(process.env.TEMPORAL_UI_PORT || 8233);

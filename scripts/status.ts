@@ -1,5 +1,5 @@
 // `npm run status -- <workflow-id>`: where a pipeline run stands (its progress query), or how it ended.
-import { connectClient, failureReason, formatProgress } from '../lib/client.js';
+import { connectClient, failureReason, formatProgress } from '../lib/temporal/client.js';
 import { loadWorkerConfig } from '../lib/config.js';
 import { InputError } from '../lib/errors.js';
 import type { PipelineProgress, RunSummary } from '../lib/contract.js';

@@ -4,7 +4,7 @@
 // production, where nothing is installed.
 import fs from 'node:fs';
 import { Context } from '@temporalio/activity';
-import { beforeStorageMutation } from '../lib/storage.js';
+import { beforeStorageMutation } from '../lib/storage/storage.js';
 
 export function installCrashDrill(env: NodeJS.ProcessEnv = process.env): void {
   const spec = env.ORCHARD_CRASH_DRILL;

@@ -1,8 +1,9 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import type { WorkerConfig } from '../lib/config.js';
-import { configureSharp } from '../lib/images.js';
-import { loadJpegDecoder } from '../lib/jpegDecoder.js';
+import { configureSharp } from '../lib/features/images.js';
+import { loadJpegDecoder } from '../lib/features/jpegDecoder.js';
+import { faultInjectionInterceptors, loadFaultRules } from './faultInjection.js';
 import { warmUp } from './warmUp.js';
 import { workflowCode } from './workflowCode.js';
 
@@ -30,6 +31,7 @@ export async function createOrchardWorker(config: WorkerConfig, connection?: Nat
     taskQueue: featurizeOnly ? config.featurizeTaskQueue : config.taskQueue,
     ...(featurizeOnly ? {} : workflowCode()),
     activities: activitiesFor(config),
+    interceptors: { activity: faultInjectionInterceptors(loadFaultRules()) },
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
     // Heartbeats carry cancellation back to activities: send them at least every second, so a cancelled run stops
     // promptly (by default the SDK would hold them for 80 % of the heartbeat timeout).

@@ -5,12 +5,12 @@ import path from 'node:path';
 import { Runtime } from '@temporalio/worker';
 import sharp from 'sharp';
 import { FEATURE_DIM, type WorkerConfig } from '../lib/config.js';
-import { INPUT_BYTES_PER_IMAGE } from '../lib/images.js';
-import { loadFeatureModel } from '../lib/model.js';
-import { literalFiles, queryParquet, readVectorParquet, writeVectorParquet } from '../lib/parquet.js';
-import { CovarianceAccumulator, fitPcaFromAccumulator, fitPcaFromRows, projectRows } from '../lib/pca.js';
+import { INPUT_BYTES_PER_IMAGE } from '../lib/features/images.js';
+import { loadFeatureModel } from '../lib/features/model.js';
+import { literalFiles, queryParquet, readVectorParquet, writeVectorParquet } from '../lib/storage/parquet.js';
+import { CovarianceAccumulator, fitPcaFromAccumulator, fitPcaFromRows, projectRows } from '../lib/pca/pca.js';
 import { renderReportSvg } from '../lib/report.js';
-import { withScratchDir } from '../lib/scratch.js';
+import { withScratchDir } from '../lib/storage/scratch.js';
 
 const ROWS = 8;
 

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { commitResults, KEEP_PREVIOUS_RUNS } from '../../activities/commitResults.js';
 import type { CommitInput, RunContext, RunSummary } from '../../lib/contract.js';
-import { committingUri, resultUri, stagedResult, successUri } from '../../lib/layout.js';
+import { committingUri, resultUri, stagedResult, successUri } from '../../lib/storage/layout.js';
 import { tempDir } from '../support/environment.js';
 
 let work: string;

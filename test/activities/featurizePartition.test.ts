@@ -9,8 +9,8 @@ import { featurizePartition } from '../../activities/featurizePartition.js';
 import { listImages } from '../../activities/listImages.js';
 import { loadWorkerConfig, pipelineDefaults, type WorkerConfig } from '../../lib/config.js';
 import type { FeaturizePartitionResult, ListImagesResult, RunContext } from '../../lib/contract.js';
-import { errorsPartUri, featuresDatasetUri, featuresPartUri, stagedResult } from '../../lib/layout.js';
-import { queryParquet } from '../../lib/parquet.js';
+import { errorsPartUri, featuresDatasetUri, featuresPartUri, stagedResult } from '../../lib/storage/layout.js';
+import { queryParquet } from '../../lib/storage/parquet.js';
 import { tempDir, testClaimant } from '../support/environment.js';
 import { copySample, writeBrokenImages } from '../support/images.js';
 
@@ -35,7 +35,7 @@ after(async () => {
 });
 
 test('a retried partition overwrites its own part: the aggregate holds every image exactly once', async () => {
-  const listing: ListImagesResult = await activity.run(listImages, { ...context, glob: '*.jpg', partitionSize: 6, k: 2, incremental: false, claimant: testClaimant }, config);
+  const listing: ListImagesResult = await activity.run(listImages, { ...context, glob: '*.jpg', partitionSize: 6, k: 2, incremental: false, maxConcurrentPartitions: 1, claimant: testClaimant }, config);
   assert.deepEqual(listing, { images: 13, reused: 0, partitions: 3, labels: 2, bytes: listing.bytes });
   const results: FeaturizePartitionResult[] = [];
   for (let partition = 0; partition < listing.partitions; partition++) {
@@ -81,7 +81,7 @@ test('a retry that no longer fails removes the errors part an earlier attempt wr
   const flaky = path.join(source, 'apple_red_1', 'flaky.jpg');
   await fs.writeFile(flaky, 'not a jpeg yet');
   const run: RunContext = { source, output: path.join(work, 'flaky-out'), staging: path.join(work, 'flaky-out', '_staging', 'r') };
-  const listing: ListImagesResult = await activity.run(listImages, { ...run, glob: '*.jpg', partitionSize: 8, k: 2, incremental: false, claimant: testClaimant }, config);
+  const listing: ListImagesResult = await activity.run(listImages, { ...run, glob: '*.jpg', partitionSize: 8, k: 2, incremental: false, maxConcurrentPartitions: 1, claimant: testClaimant }, config);
   assert.equal(listing.partitions, 1);
   const first: FeaturizePartitionResult = await activity.run(featurizePartition, { ...run, partition: 0, maxImageBytes }, config);
   assert.equal(first.failed, 1);
@@ -100,7 +100,7 @@ test('a staged errors part that went missing fails the aggregate instead of drop
   await copySample(source, ['eggplant_violet_1'], 4);
   await writeBrokenImages(path.join(source, 'eggplant_violet_1'));
   const run: RunContext = { source, output: path.join(work, 'lost-out'), staging: path.join(work, 'lost-out', '_staging', 'r') };
-  const listing: ListImagesResult = await activity.run(listImages, { ...run, glob: '*.jpg', partitionSize: 64, k: 2, incremental: false, claimant: testClaimant }, config);
+  const listing: ListImagesResult = await activity.run(listImages, { ...run, glob: '*.jpg', partitionSize: 64, k: 2, incremental: false, maxConcurrentPartitions: 1, claimant: testClaimant }, config);
   const result: FeaturizePartitionResult = await activity.run(featurizePartition, { ...run, partition: 0, maxImageBytes }, config);
   assert.deepEqual([listing.partitions, result.featurized, result.failed], [1, 4, 3]);
   await fs.rm(errorsPartUri(run.staging, 0));
@@ -113,7 +113,7 @@ test('a features part that went missing fails the aggregate and names the datase
   const source = path.join(work, 'gone');
   await copySample(source, ['eggplant_violet_1'], 6);
   const run: RunContext = { source, output: path.join(work, 'gone-out'), staging: path.join(work, 'gone-out', '_staging', 'r') };
-  const listing: ListImagesResult = await activity.run(listImages, { ...run, glob: '*.jpg', partitionSize: 3, k: 2, incremental: false, claimant: testClaimant }, config);
+  const listing: ListImagesResult = await activity.run(listImages, { ...run, glob: '*.jpg', partitionSize: 3, k: 2, incremental: false, maxConcurrentPartitions: 1, claimant: testClaimant }, config);
   assert.equal(listing.partitions, 2);
   for (let partition = 0; partition < listing.partitions; partition++) await activity.run(featurizePartition, { ...run, partition, maxImageBytes }, config);
   await fs.rm(featuresPartUri(run.staging, 1));

@@ -9,9 +9,9 @@ import { fitPca } from '../../activities/fitPca.js';
 import { projectFeatures } from '../../activities/projectFeatures.js';
 import { FEATURE_DIM, loadWorkerConfig } from '../../lib/config.js';
 import type { PcaSummary, RunContext } from '../../lib/contract.js';
-import { featuresPartUri, pcaFileUri, resultUri, stagedResult } from '../../lib/layout.js';
-import { writeVectorParquet } from '../../lib/parquet.js';
-import { mulberry32, projectRows, type PcaModel } from '../../lib/pca.js';
+import { featuresPartUri, pcaFileUri, resultUri, stagedResult } from '../../lib/storage/layout.js';
+import { writeVectorParquet } from '../../lib/storage/parquet.js';
+import { mulberry32, projectRows, type PcaModel } from '../../lib/pca/pca.js';
 import { tempDir } from '../support/environment.js';
 import { readAllVectors } from '../support/vectors.js';
 

@@ -7,7 +7,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { listImages, oneWavePartitionSizes, tailPartitionSizes } from '../../activities/listImages.js';
 import { defaultSampleDir, loadWorkerConfig } from '../../lib/config.js';
 import type { ListImagesResult } from '../../lib/contract.js';
-import { manifestPartUri, type ManifestEntry } from '../../lib/layout.js';
+import { manifestPartUri, type ManifestEntry } from '../../lib/storage/layout.js';
 import { tempDir, testClaimant } from '../support/environment.js';
 
 let work: string;
@@ -68,7 +68,7 @@ async function manifestParts(staging: string, listing: ListImagesResult): Promis
 test('the sample lists into full partitions in listing order, then shrinking ones that mix the folders', async () => {
   const staging = path.join(work, 'staging');
   const config = { ...loadWorkerConfig(), scratchDir: path.join(work, 'scratch') };
-  const input = { source: defaultSampleDir, output: path.join(work, 'out'), staging, glob: '*.jpg', k: 5, incremental: false, claimant: testClaimant };
+  const input = { source: defaultSampleDir, output: path.join(work, 'out'), staging, glob: '*.jpg', k: 5, incremental: false, maxConcurrentPartitions: 1, claimant: testClaimant };
   const listing: ListImagesResult = await new MockActivityEnvironment().run(listImages, { ...input, partitionSize: 64, maxConcurrentPartitions: 4 }, config);
   const parts = await manifestParts(staging, listing);
   const sizes = parts.map((part) => part.length);

@@ -10,7 +10,7 @@ import { projectFeatures } from '../../activities/projectFeatures.js';
 import { writeReport } from '../../activities/writeReport.js';
 import { pipelineDefaults, type WorkerConfig } from '../../lib/config.js';
 import type { AggregateResult, ListImagesResult, PcaSummary, RunContext, RunSummary } from '../../lib/contract.js';
-import { joinUri } from '../../lib/storage.js';
+import { joinUri } from '../../lib/storage/storage.js';
 
 /** One step of a run: an activity call (featurize once per partition). */
 export interface PipelineStep {

@@ -5,10 +5,10 @@ import path from 'node:path';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { FEATURE_DIM } from '../../lib/config.js';
 import type { RunSummary } from '../../lib/contract.js';
-import { queryParquet, type VectorRows } from '../../lib/parquet.js';
-import type { PcaModel } from '../../lib/pca.js';
-import { RESULT_FILE } from '../../lib/records.js';
-import { storageFor } from '../../lib/storage.js';
+import { queryParquet, type VectorRows } from '../../lib/storage/parquet.js';
+import type { PcaModel } from '../../lib/pca/pca.js';
+import { RESULT_FILE } from '../../lib/storage/records.js';
+import { storageFor } from '../../lib/storage/storage.js';
 import { leaveOneOutAccuracy, readAllVectors } from './vectors.js';
 
 /** Copy a result (local or s3://) into a local directory, so the checks read plain files. */

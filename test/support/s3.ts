@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { startS3Server, type S3Server } from '../../lib/s3Server.js';
-import { s3ClientFor } from '../../lib/storage.js';
+import { startS3Server, type S3Server } from '../../dev/s3Server.js';
+import { s3ClientFor } from '../../lib/storage/storage.js';
 import { startBounded } from '../../lib/concurrency.js';
-import { findFreePortBase } from '../../lib/ports.js';
+import { findFreePortBase } from '../../dev/ports.js';
 
 /** A real S3-compatible server for one test file, on free ports, with the AWS_* environment pointing at it. */
 export async function startTestS3Server(dataDir: string): Promise<S3Server> {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { joinUri, ObjectNotFound, ObjectTooLarge, type Storage } from '../../lib/storage.js';
+import { joinUri, ObjectNotFound, ObjectTooLarge, type Storage } from '../../lib/storage/storage.js';
 
 async function contents(storage: Storage, prefix: string): Promise<Record<string, string>> {
   const found: Record<string, string> = {};

@@ -1,5 +1,5 @@
 import { FEATURE_DIM } from '../../lib/config.js';
-import { readVectorParquet, type VectorRows } from '../../lib/parquet.js';
+import { readVectorParquet, type VectorRows } from '../../lib/storage/parquet.js';
 
 /** All rows of some vector Parquet files in one VectorRows, ordered by path. */
 export async function readAllVectors(files: string[], column: 'features' | 'pcaFeatures'): Promise<VectorRows> {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { RunSummary } from '../../lib/contract.js';
-import type { S3Server } from '../../lib/s3Server.js';
+import type { S3Server } from '../../dev/s3Server.js';
 import { startWorkerPool, type WorkerPool } from '../../workers/workerPool.js';
 import { startTestServer, tempDir } from '../support/environment.js';
 import { copySample } from '../support/images.js';

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import sharp from 'sharp';
 import type { RunSummary } from '../../lib/contract.js';
-import { queryParquet } from '../../lib/parquet.js';
+import { queryParquet } from '../../lib/storage/parquet.js';
 import { startTestPipeline, tempDir, type TestPipeline } from '../support/environment.js';
 import { sampleDir, writeBrokenImages } from '../support/images.js';
 

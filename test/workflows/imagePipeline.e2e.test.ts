@@ -11,7 +11,7 @@ import { oneWavePartitionSizes } from '../../activities/listImages.js';
 import { pipelineDefaults, projectRoot, temporalCliPath } from '../../lib/config.js';
 import type { RunSummary } from '../../lib/contract.js';
 import sharp from 'sharp';
-import { queryParquet, type VectorRows } from '../../lib/parquet.js';
+import { queryParquet, type VectorRows } from '../../lib/storage/parquet.js';
 import { startTestPipeline, tempDir, type TestPipeline } from '../support/environment.js';
 import { sampleDir } from '../support/images.js';
 import { imagesBelow, readFeatures, verifyResult } from '../support/results.js';

@@ -5,7 +5,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { PipelineInput, RunSummary } from '../../lib/contract.js';
-import { queryParquet, type VectorRows } from '../../lib/parquet.js';
+import { queryParquet, type VectorRows } from '../../lib/storage/parquet.js';
 import { startTestPipeline, tempDir, type TestPipeline } from '../support/environment.js';
 import { copySample, sampleDir } from '../support/images.js';
 import { readFeatures } from '../support/results.js';
