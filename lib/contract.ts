@@ -41,12 +41,8 @@ export interface PipelineInput {
   localStepsMaxImages?: number;
 }
 
-/**
- * A pipeline input with every default filled in and local paths made absolute. `localStepsMaxImages` is absent in
- * runs resolved before it existed; they run every step as an ordinary activity.
- */
-export type ResolvedPipelineInput = Required<Omit<PipelineInput, 's3Endpoint' | 'featurizeTaskQueue' | 'localStepsMaxImages'>> &
-  Pick<PipelineInput, 's3Endpoint' | 'featurizeTaskQueue' | 'localStepsMaxImages'>;
+/** A pipeline input with every default filled in and local paths made absolute. */
+export type ResolvedPipelineInput = Required<Omit<PipelineInput, 's3Endpoint' | 'featurizeTaskQueue'>> & Pick<PipelineInput, 's3Endpoint' | 'featurizeTaskQueue'>;
 
 /** A checked input with its defaults but the fan-out, which only a worker knows (resolveInput fills it). */
 export type ValidPipelineInput = Omit<ResolvedPipelineInput, 'maxConcurrentPartitions'> & Pick<PipelineInput, 'maxConcurrentPartitions'>;
@@ -70,8 +66,8 @@ export interface ListImagesInput extends RunContext {
   glob: string;
   /** The largest partition; the last ones are smaller (see tailPartitionSizes and oneWavePartitionSizes in activities/listImages.ts). */
   partitionSize: number;
-  /** How many partitions run at once; absent in runs started before tapering existed (no tapering then). */
-  maxConcurrentPartitions?: number;
+  /** How many partitions run at once: the tail partitions are cut for it. */
+  maxConcurrentPartitions: number;
   incremental: boolean;
   /** Checked against the number of images found, so an impossible PCA fails before any featurizing. */
   k: number;
@@ -119,8 +115,8 @@ export interface PcaSummary {
   k: number;
   rows: number;
   explainedVariance: number[];
-  /** The fit held every vector and wrote the PCA dataset too, so no projection step follows (absent in older runs). */
-  projected?: boolean;
+  /** The fit held every vector and wrote the PCA dataset too, so no projection step follows. */
+  projected: boolean;
 }
 
 export interface VarianceCheck {
