@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { PcaSummary, VarianceCheck } from '../lib/contract.js';
 
 /** Check the explained variance of a fitted PCA the way the notebook inspects it: k finite ratios, descending, summing to at most 1. */
-export async function checkVariance(summary: PcaSummary): Promise<VarianceCheck> {
+export function checkVariance(summary: PcaSummary): Promise<VarianceCheck> {
   const ratios = summary.explainedVariance;
   const problems: string[] = [];
   if (ratios.length !== summary.k) problems.push(`${ratios.length} ratios for k=${summary.k}`);
@@ -12,10 +12,12 @@ export async function checkVariance(summary: PcaSummary): Promise<VarianceCheck>
   if (!(cumulative > 0 && cumulative <= 1 + 1e-9)) problems.push(`the ratios sum to ${cumulative}, outside (0, 1]`);
   if (problems.length > 0) {
     // A wrong PCA is a defect, not bad luck: retrying cannot change it.
-    throw ApplicationFailure.nonRetryable(
-      `checkVariance: explained variance [${ratios.join(', ')}] failed the check: ${problems.join('; ')}`,
-      'PcaCheckFailed',
+    return Promise.reject(
+      ApplicationFailure.nonRetryable(
+        `checkVariance: explained variance [${ratios.join(', ')}] failed the check: ${problems.join('; ')}`,
+        'PcaCheckFailed',
+      ),
     );
   }
-  return { explainedVariance: ratios, cumulative };
+  return Promise.resolve({ explainedVariance: ratios, cumulative });
 }

@@ -53,7 +53,7 @@ test('the worker Dockerfile: pinned bases, no downloads, built from the project,
   const dockerfile = readFileSync(path.join(folder, 'Dockerfile'), 'utf8');
   const from = [...dockerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]);
   assert.ok(from.length >= 1);
-  for (const base of from) assert.match(base, /^node:\d+\.\d+\.\d+-[\w-]+$/, `${base} is pinned`);
+  for (const base of from) assert.match(base, /^(node|rust):\d+\.\d+\.\d+-[\w-]+$/, `${base} is pinned`);
   assert.doesNotMatch(dockerfile, /^ADD\s+https?:/m, 'nothing is downloaded with ADD');
   assert.ok(dockerfile.indexOf('ONNXRUNTIME_NODE_INSTALL=skip') < dockerfile.indexOf('npm ci'), 'onnxruntime-node must not fetch CUDA');
   const finalStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
