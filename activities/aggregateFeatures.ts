@@ -45,7 +45,15 @@ async function keepErrorsOfFailedRun(input: AggregateInput, errorsFile: string, 
   const folder = archiveUri(input.output, input.runId);
   const kept = resultFileUri(folder, 'errors.parquet');
   await output.upload(errorsFile, kept);
-  const record: FailedRecord = { workflowId: input.workflowId, runId: input.runId, reason, images: listed, failed, finishedAt: new Date().toISOString(), files: ['errors.parquet'] };
+  const record: FailedRecord = {
+    workflowId: input.workflowId,
+    runId: input.runId,
+    reason,
+    images: listed,
+    failed,
+    finishedAt: new Date().toISOString(),
+    files: ['errors.parquet'],
+  };
   await output.write(failedUri(folder), JSON.stringify(record, null, 2) + '\n');
   return new InputError(`${reason}; errors.parquet lists the reason for each: ${kept}; check --source and --glob`);
 }
@@ -75,7 +83,11 @@ export async function aggregateFeatures(input: AggregateInput, config: WorkerCon
           );
         }
         const file = localTarget(staging, carriedFile, scratch);
-        await writeCarriedFeatures(previous, carried.map((c) => c.path), file);
+        await writeCarriedFeatures(
+          previous,
+          carried.map((c) => c.path),
+          file,
+        );
         await publish(staging, file, carriedFile);
       }
       heartbeatProgress({ carried: carried.length });
@@ -126,11 +138,19 @@ export async function aggregateFeatures(input: AggregateInput, config: WorkerCon
       if (errorParts.length === 0) await writeErrorParquet(errorsFile, []);
 
       // The version of every image in the result: new ones from the manifest (failed ones are retried next time).
-      const failedPaths = new Set(failed > 0 ? (await queryParquet('SELECT path FROM read_parquet($1)', [literalFiles([errorsFile])])).map((r) => String(r.path)) : []);
+      const failedPaths = new Set(
+        failed > 0 ? (await queryParquet('SELECT path FROM read_parquet($1)', [literalFiles([errorsFile])])).map((r) => String(r.path)) : [],
+      );
       const versions = [...carried];
       let listed = 0;
       for (let n = 0; n < input.partitions; n++) {
-        const entries = await readRecord(staging, manifestPartUri(input.staging, n), manifestSchema, 'a manifest part', 'the staging files were damaged: start the run again');
+        const entries = await readRecord(
+          staging,
+          manifestPartUri(input.staging, n),
+          manifestSchema,
+          'a manifest part',
+          'the staging files were damaged: start the run again',
+        );
         listed += entries.length;
         for (const entry of entries) if (!failedPaths.has(entry.uri)) versions.push({ path: entry.uri, version: entry.version });
       }

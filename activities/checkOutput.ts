@@ -2,7 +2,14 @@ import type { RunContext } from '../lib/contract.js';
 import { InputError } from '../lib/errors.js';
 import { failingClearly } from '../lib/temporal/failures.js';
 import { committingUri } from '../lib/storage/layout.js';
-import { canonicalLocation, checkOutputWritable, damagedRecordFix, readLatestResult, refusedOutput, topLevelResultFiles } from '../lib/storage/outputs.js';
+import {
+  canonicalLocation,
+  checkOutputWritable,
+  damagedRecordFix,
+  readLatestResult,
+  refusedOutput,
+  topLevelResultFiles,
+} from '../lib/storage/outputs.js';
 import { commitMarkerSchema, readRecordIfThere } from '../lib/storage/records.js';
 import { storageFor } from '../lib/storage/storage.js';
 
@@ -30,7 +37,13 @@ export async function checkOutput(input: CheckOutputInput): Promise<CheckedLocat
     if (state.kind === 'owned') {
       // Records the commit will act on, read now so that a damaged one fails the run before its work, not after.
       const latest = await readLatestResult(storage, output);
-      const marker = await readRecordIfThere(storage, committingUri(output), commitMarkerSchema, 'an Orchard commit marker', damagedRecordFix(output));
+      const marker = await readRecordIfThere(
+        storage,
+        committingUri(output),
+        commitMarkerSchema,
+        'an Orchard commit marker',
+        damagedRecordFix(output),
+      );
       // A file where a result of Orchard's goes, that no result lists, is the user's: the commit would have to replace it.
       const ours = new Set([...(latest?.files ?? []), ...(marker ? [...marker.incoming, ...marker.stale, ...(marker.previous?.files ?? [])] : [])]);
       const foreign = [...(await topLevelResultFiles(storage, output))].filter((file) => !ours.has(file));

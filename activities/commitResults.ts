@@ -101,7 +101,12 @@ async function clearTopLevel(commit: Commit, marker: CommitMarker): Promise<void
  * The marker this attempt writes: its own commit resumed, or a new one that first finishes what a commit of another
  * run left (the archive it had begun, or the files it had moved in before it stopped and was given up).
  */
-async function claim(commit: Commit, input: CommitInput, found: CommitMarker | undefined, committed: SuccessRecord | undefined): Promise<CommitMarker> {
+async function claim(
+  commit: Commit,
+  input: CommitInput,
+  found: CommitMarker | undefined,
+  committed: SuccessRecord | undefined,
+): Promise<CommitMarker> {
   const { attempt, currentAttemptScheduledTimestampMs: scheduledAt } = Context.current().info;
   const runId = input.summary.runId;
   if (found?.runId === runId) return { ...found, attempt, scheduledAt };
@@ -111,7 +116,10 @@ async function claim(commit: Commit, input: CommitInput, found: CommitMarker | u
   const stale = other ? [...new Set([...other.stale, ...(other.cleared ? other.incoming : [])])] : [];
   const incoming = await stagedFiles(commit.storage, stagedResult(input.staging));
   if (incoming.length === 0) {
-    throw ApplicationFailure.nonRetryable(`commitResults: the staged result of run ${runId} under ${input.staging} holds no file; start the run again`, 'ResultIncomplete');
+    throw ApplicationFailure.nonRetryable(
+      `commitResults: the staged result of run ${runId} under ${input.staging} holds no file; start the run again`,
+      'ResultIncomplete',
+    );
   }
   // The result moving in replaces only files of Orchard's: a file of the same name that no result lists is the user's.
   const ours = new Set([...(previous?.files ?? []), ...stale]);
@@ -133,7 +141,11 @@ async function archivedRuns(storage: Storage, output: string) {
     const folder = archiveUri(output, id);
     // A removal that stopped part way goes on first. A damaged record, or one of another run, is not Orchard's to act
     // on: the folder is left alone.
-    for (const [kind, uri] of [['pruning', pruningUri(folder)], ['result', successUri(folder)], ['failed', failedUri(folder)]] as const) {
+    for (const [kind, uri] of [
+      ['pruning', pruningUri(folder)],
+      ['result', successUri(folder)],
+      ['failed', failedUri(folder)],
+    ] as const) {
       const record = await readRecordIfThere(storage, uri, archivedRecordSchema, 'an Orchard record', damaged(output)).catch((err: unknown) => {
         if (err instanceof CorruptRecord) return undefined;
         throw err;
@@ -153,8 +165,13 @@ async function archivedRuns(storage: Storage, output: string) {
  */
 async function prunePreviousRuns(storage: Storage, output: string): Promise<void> {
   const runs = await archivedRuns(storage, output);
-  const newestFirst = (kind: string) => runs.filter((r) => r.kind === kind).sort((x, y) => (x.finishedAt < y.finishedAt ? 1 : x.finishedAt > y.finishedAt ? -1 : 0));
-  const doomed = [...runs.filter((r) => r.kind === 'pruning'), ...newestFirst('result').slice(KEEP_PREVIOUS_RUNS), ...newestFirst('failed').slice(KEEP_FAILED_RUNS)];
+  const newestFirst = (kind: string) =>
+    runs.filter((r) => r.kind === kind).sort((x, y) => (x.finishedAt < y.finishedAt ? 1 : x.finishedAt > y.finishedAt ? -1 : 0));
+  const doomed = [
+    ...runs.filter((r) => r.kind === 'pruning'),
+    ...newestFirst('result').slice(KEEP_PREVIOUS_RUNS),
+    ...newestFirst('failed').slice(KEEP_FAILED_RUNS),
+  ];
   for (const run of doomed) {
     const pruning = pruningUri(run.folder);
     if (run.uri !== pruning) await storage.moveObject(run.uri, pruning);
@@ -187,8 +204,7 @@ export async function commitResults(input: CommitInput): Promise<void> {
     if (!RUN_ID.test(runId)) throw new InputError(`commitResults: ${JSON.stringify(runId)} is not a run id`);
     const { attempt, currentAttemptScheduledTimestampMs: scheduledAt } = context.info;
     const markerUri = committingUri(output);
-    const readMarker = () =>
-      readRecordIfThere(storage, markerUri, commitMarkerSchema, "an Orchard commit marker", damaged(output));
+    const readMarker = () => readRecordIfThere(storage, markerUri, commitMarkerSchema, 'an Orchard commit marker', damaged(output));
     const takenOver = (current: CommitMarker | undefined) =>
       ApplicationFailure.nonRetryable(
         `commitResults: the commit of run ${runId} (attempt ${attempt}) was taken over by run ${current?.runId ?? '(none)'} ` +

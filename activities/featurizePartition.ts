@@ -21,10 +21,7 @@ const readBudget = new Budget(256 * 1024 * 1024);
 const mebibytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
 /** An image read ahead: its bytes, for the fast path to decode in turn; or decoded already, by sharp; or its error. */
-type Prepared =
-  | { kind: 'fast'; bytes: Buffer; release: () => void }
-  | { kind: 'decoded'; image: Uint8Array }
-  | { kind: 'failed'; error: string };
+type Prepared = { kind: 'fast'; bytes: Buffer; release: () => void } | { kind: 'decoded'; image: Uint8Array } | { kind: 'failed'; error: string };
 
 type Timings = { read: number; decode: number; infer: number; write: number };
 
@@ -36,7 +33,8 @@ const unreadable = (err: unknown): string => `not a readable image: ${(err as Er
  * profiles...) are decoded here by sharp, on libuv's threads; the others wait, holding their share of the read budget.
  */
 async function prepare(source: Storage, uri: string, size: number, maxBytes: number, timings: Timings): Promise<Prepared> {
-  if (size > maxBytes) return { kind: 'failed', error: `not read: the file is ${mebibytes(size)}, larger than maxImageBytes (${mebibytes(maxBytes)})` };
+  if (size > maxBytes)
+    return { kind: 'failed', error: `not read: the file is ${mebibytes(size)}, larger than maxImageBytes (${mebibytes(maxBytes)})` };
   const release = await readBudget.acquire(size);
   let bytes: Buffer;
   const t0 = performance.now();
@@ -152,7 +150,11 @@ export async function featurizePartition(input: FeaturizePartitionInput, config:
       }
     } finally {
       // Images read ahead and never decoded (the activity was cancelled or failed) give their read budget back.
-      for (const rest of prepared.slice(next)) void rest.then((p) => p.kind === 'fast' && p.release(), () => undefined);
+      for (const rest of prepared.slice(next))
+        void rest.then(
+          (p) => p.kind === 'fast' && p.release(),
+          () => undefined,
+        );
     }
     await embedBatch();
     context.cancellationSignal.throwIfAborted();
@@ -162,7 +164,12 @@ export async function featurizePartition(input: FeaturizePartitionInput, config:
       const featuresUri = featuresPartUri(input.staging, input.partition);
       const errorsUri = errorsPartUri(input.staging, input.partition);
       const featuresFile = localTarget(staging, featuresUri, scratch);
-      await writeVectorParquet(featuresFile, 'features', { paths, labels, vectors: vectors.subarray(0, paths.length * FEATURE_DIM), dim: FEATURE_DIM });
+      await writeVectorParquet(featuresFile, 'features', {
+        paths,
+        labels,
+        vectors: vectors.subarray(0, paths.length * FEATURE_DIM),
+        dim: FEATURE_DIM,
+      });
       await publish(staging, featuresFile, featuresUri);
       // Most partitions have no failed image, and an empty Parquet file costs a DuckDB write and an fsync. The
       // removal covers a retry that succeeds where an earlier attempt of this partition failed on some images.

@@ -94,64 +94,66 @@ async function previousVersions(input: ListImagesInput, scratch: string): Promis
  * Incremental runs leave out the images whose version equals the last result's and list them as carried over.
  */
 export async function listImages(input: ListImagesInput, config: WorkerConfig): Promise<ListImagesResult> {
-  return failingClearly('listImages', () => withScratchDir(config.scratchDir, async (scratch) => {
-    let matches: (name: string) => boolean;
-    try {
-      matches = fileNameMatcher(input.glob);
-    } catch (err) {
-      throw new InputError((err as Error).message);
-    }
-    const source = storageFor(input.source, input);
-    const staging = storageFor(input.staging, input);
-    // The first write into the output: it must be Orchard's, or new and then claimed (lib/storage/outputs.ts).
-    await claimOutput(storageFor(input.output, input), input.output, input.claimant);
-    const labels = new Set<string>();
-    let images = 0;
-    let bytes = 0;
-    let partitions = 0;
-    // Entries not yet written; the last window of them is held back for the tail partitions (or one even wave).
-    const pending: ManifestEntry[] = [];
-    const parallelism = input.maxConcurrentPartitions;
-    const window = Math.max(input.partitionSize, Math.min((parallelism + 1) * input.partitionSize, MAX_TAIL_WINDOW));
-    const writePart = async (partition: number, entries: ManifestEntry[]) => {
-      await staging.write(manifestPartUri(input.staging, partition), JSON.stringify(entries));
-      heartbeatProgress({ images, partitions });
-    };
-    await staging.removeAll(joinUri(input.staging, 'manifest'));
-    const previous = input.incremental ? await previousVersions(input, scratch) : new Map<string, string>();
-    const carried: string[] = [];
-    for await (const object of source.list(input.source)) {
-      if (!matches(baseName(object.uri))) continue;
-      const label = labelOf(object.uri);
-      labels.add(label);
-      images++;
-      bytes += object.size;
-      if (previous.get(object.uri) === object.version) {
-        carried.push(JSON.stringify({ path: object.uri, version: object.version }));
-        continue;
+  return failingClearly('listImages', () =>
+    withScratchDir(config.scratchDir, async (scratch) => {
+      let matches: (name: string) => boolean;
+      try {
+        matches = fileNameMatcher(input.glob);
+      } catch (err) {
+        throw new InputError((err as Error).message);
       }
-      pending.push({ uri: object.uri, label, size: object.size, version: object.version });
-      if (pending.length === window) await writePart(partitions++, pending.splice(0, input.partitionSize));
-    }
-    // The held-back entries go in path-hash order, so each partition cut from them mixes folders, image sizes and so
-    // decode costs, and its time follows its image count, as in the ceiling loop's round-robin split. A run that fits
-    // in one wave is split evenly; after full partitions, the tail shrinks (guided self-scheduling).
-    const held = pending
-      .map((entry) => ({ entry, hash: pathHash(entry.uri) }))
-      .sort((a, b) => a.hash - b.hash)
-      .map(({ entry }) => entry);
-    const oneWave = partitions === 0 && held.length <= parallelism * input.partitionSize;
-    const sizes = (oneWave ? oneWavePartitionSizes : tailPartitionSizes)(held.length, input.partitionSize, parallelism);
-    // These parts are written MANIFEST_WRITES at a time (16 parts: 4-5 ms instead of 16-17 ms one by one).
-    const tail = sizes.map((size) => ({ partition: partitions++, entries: held.splice(0, size) }));
-    await runBounded(tail, MANIFEST_WRITES, ({ partition, entries }) => writePart(partition, entries));
-    await staging.write(carriedUri(input.staging), carried.join('\n') + (carried.length > 0 ? '\n' : ''));
-    if (images === 0) {
-      throw new InputError(`no file matching "${input.glob}" under ${input.source}; check --source and --glob`);
-    }
-    if (input.k > Math.min(FEATURE_DIM, images - 1)) {
-      throw new InputError(`k=${input.k} needs at least ${input.k + 1} images, found ${images} under ${input.source}; lower --k`);
-    }
-    return { images, reused: carried.length, partitions, labels: labels.size, bytes };
-  }));
+      const source = storageFor(input.source, input);
+      const staging = storageFor(input.staging, input);
+      // The first write into the output: it must be Orchard's, or new and then claimed (lib/storage/outputs.ts).
+      await claimOutput(storageFor(input.output, input), input.output, input.claimant);
+      const labels = new Set<string>();
+      let images = 0;
+      let bytes = 0;
+      let partitions = 0;
+      // Entries not yet written; the last window of them is held back for the tail partitions (or one even wave).
+      const pending: ManifestEntry[] = [];
+      const parallelism = input.maxConcurrentPartitions;
+      const window = Math.max(input.partitionSize, Math.min((parallelism + 1) * input.partitionSize, MAX_TAIL_WINDOW));
+      const writePart = async (partition: number, entries: ManifestEntry[]) => {
+        await staging.write(manifestPartUri(input.staging, partition), JSON.stringify(entries));
+        heartbeatProgress({ images, partitions });
+      };
+      await staging.removeAll(joinUri(input.staging, 'manifest'));
+      const previous = input.incremental ? await previousVersions(input, scratch) : new Map<string, string>();
+      const carried: string[] = [];
+      for await (const object of source.list(input.source)) {
+        if (!matches(baseName(object.uri))) continue;
+        const label = labelOf(object.uri);
+        labels.add(label);
+        images++;
+        bytes += object.size;
+        if (previous.get(object.uri) === object.version) {
+          carried.push(JSON.stringify({ path: object.uri, version: object.version }));
+          continue;
+        }
+        pending.push({ uri: object.uri, label, size: object.size, version: object.version });
+        if (pending.length === window) await writePart(partitions++, pending.splice(0, input.partitionSize));
+      }
+      // The held-back entries go in path-hash order, so each partition cut from them mixes folders, image sizes and so
+      // decode costs, and its time follows its image count, as in the ceiling loop's round-robin split. A run that fits
+      // in one wave is split evenly; after full partitions, the tail shrinks (guided self-scheduling).
+      const held = pending
+        .map((entry) => ({ entry, hash: pathHash(entry.uri) }))
+        .sort((a, b) => a.hash - b.hash)
+        .map(({ entry }) => entry);
+      const oneWave = partitions === 0 && held.length <= parallelism * input.partitionSize;
+      const sizes = (oneWave ? oneWavePartitionSizes : tailPartitionSizes)(held.length, input.partitionSize, parallelism);
+      // These parts are written MANIFEST_WRITES at a time (16 parts: 4-5 ms instead of 16-17 ms one by one).
+      const tail = sizes.map((size) => ({ partition: partitions++, entries: held.splice(0, size) }));
+      await runBounded(tail, MANIFEST_WRITES, ({ partition, entries }) => writePart(partition, entries));
+      await staging.write(carriedUri(input.staging), carried.join('\n') + (carried.length > 0 ? '\n' : ''));
+      if (images === 0) {
+        throw new InputError(`no file matching "${input.glob}" under ${input.source}; check --source and --glob`);
+      }
+      if (input.k > Math.min(FEATURE_DIM, images - 1)) {
+        throw new InputError(`k=${input.k} needs at least ${input.k + 1} images, found ${images} under ${input.source}; lower --k`);
+      }
+      return { images, reused: carried.length, partitions, labels: labels.size, bytes };
+    }),
+  );
 }

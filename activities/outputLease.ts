@@ -36,10 +36,14 @@ export async function acquireOutput(input: OutputLeaseInput, config: WorkerConfi
       workflowIdConflictPolicy: 'USE_EXISTING',
     });
     try {
-      await client.workflow.executeUpdateWithStart<typeof outputLease, void, [OutputHolder]>('acquire', { args: [input.holder], startWorkflowOperation: start });
+      await client.workflow.executeUpdateWithStart<typeof outputLease, void, [OutputHolder]>('acquire', {
+        args: [input.holder],
+        startWorkflowOperation: start,
+      });
     } catch (err) {
       const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
-      if (cause instanceof ApplicationFailure && cause.type === 'OutputBusy') throw ApplicationFailure.nonRetryable(`acquireOutput: ${cause.message}`, 'OutputBusy');
+      if (cause instanceof ApplicationFailure && cause.type === 'OutputBusy')
+        throw ApplicationFailure.nonRetryable(`acquireOutput: ${cause.message}`, 'OutputBusy');
       // A lease that was ending as the update arrived: the retry starts a new one.
       throw err;
     }

@@ -15,7 +15,13 @@ export async function projectFeatures(input: RunContext, config: WorkerConfig): 
     withScratchDir(config.scratchDir, async (scratch) => {
       const staging = storageFor(input.staging, input);
       const result = stagedResult(input.staging);
-      const model = await readRecord(staging, resultUri(result, 'pca_model.json'), pcaModelSchema, 'a PCA model', 'the staging files were damaged: start the run again');
+      const model = await readRecord(
+        staging,
+        resultUri(result, 'pca_model.json'),
+        pcaModelSchema,
+        'a PCA model',
+        'the staging files were damaged: start the run again',
+      );
       const features = await localDatasetFiles(staging, featuresDatasetUri(result), scratch);
       const paths: string[] = [];
       const labels: string[] = [];

@@ -19,7 +19,13 @@ export async function writeReport(input: ReportInput, config: WorkerConfig): Pro
     withScratchDir(config.scratchDir, async (scratch) => {
       const staging = storageFor(input.staging, input);
       const result = stagedResult(input.staging);
-      const model = await readRecord(staging, resultUri(result, 'pca_model.json'), pcaModelSchema, 'a PCA model', 'the staging files were damaged: start the run again');
+      const model = await readRecord(
+        staging,
+        resultUri(result, 'pca_model.json'),
+        pcaModelSchema,
+        'a PCA model',
+        'the staging files were damaged: start the run again',
+      );
       const pca = await localCopy(staging, pcaFileUri(result), scratch);
       const errors = await localCopy(staging, resultUri(result, 'errors.parquet'), scratch);
 
@@ -35,7 +41,9 @@ export async function writeReport(input: ReportInput, config: WorkerConfig): Pro
       // The PCA dataset has a row for every feature vector, so the counts need no read of the 1280-float vectors.
       const counts = await queryParquet('SELECT label, count(*) AS n FROM read_parquet($1) GROUP BY 1 ORDER BY 1', [literalFiles([pca])]);
       const [errorCount] = await queryParquet('SELECT count(*) AS n FROM read_parquet($1)', [literalFiles([errors])]);
-      const listed = await queryParquet(`SELECT path, error FROM read_parquet($1) ORDER BY path LIMIT ${MAX_ERRORS_LISTED}`, [literalFiles([errors])]);
+      const listed = await queryParquet(`SELECT path, error FROM read_parquet($1) ORDER BY path LIMIT ${MAX_ERRORS_LISTED}`, [
+        literalFiles([errors]),
+      ]);
       const data: ReportData = {
         title: `Orchard run ${input.runId}: ${input.source}`,
         points,
@@ -46,7 +54,12 @@ export async function writeReport(input: ReportInput, config: WorkerConfig): Pro
         timings: Object.entries(input.timings).map(([stage, ms]) => [stage, ms / 1000]),
       };
       await staging.write(resultUri(result, 'report.html'), renderReportHtml(data));
-      await staging.write(resultUri(result, 'report.png'), await sharp(Buffer.from(renderReportSvg(data))).png().toBuffer());
+      await staging.write(
+        resultUri(result, 'report.png'),
+        await sharp(Buffer.from(renderReportSvg(data)))
+          .png()
+          .toBuffer(),
+      );
     }),
   );
 }

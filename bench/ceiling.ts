@@ -28,7 +28,10 @@ async function main() {
     { processes: 2, threads: 1, batch: 16, decodeAhead: 16 },
     { processes: 2, threads: 1, batch: 8, decodeAhead: 16 },
   );
-  const datasets: Record<string, { source: string; images: number; best: unknown; finalists: unknown[]; screened: unknown[]; independent: unknown; sharpOnly: unknown }> = {};
+  const datasets: Record<
+    string,
+    { source: string; images: number; best: unknown; finalists: unknown[]; screened: unknown[]; independent: unknown; sharpOnly: unknown }
+  > = {};
   let layouts = grid;
   for (const source of [sample, ...others]) {
     const files = await listJpegs(source).catch(() => []);
@@ -56,10 +59,25 @@ async function main() {
     const table = [
       ...rows.map(({ runs, ...row }) => ({ loop: 'Orchard', ...row, runs: runs.map((r) => r.toFixed(1)).join(' ') })),
       { loop: 'Orchard, sharp alone (before)', ...sharpOnly, runs: sharpOnly.runs.map((r) => r.toFixed(1)).join(' ') },
-      { loop: 'independent (OpenCV, Python)', processes: 2, threads: 1, batch: 16, imagesPerSecond: independent.median.imagesPerSecond, runs: independent.values.map((r) => r.toFixed(1)).join(' ') },
+      {
+        loop: 'independent (OpenCV, Python)',
+        processes: 2,
+        threads: 1,
+        batch: 16,
+        imagesPerSecond: independent.median.imagesPerSecond,
+        runs: independent.values.map((r) => r.toFixed(1)).join(' '),
+      },
     ];
     printTable(`ceiling: decode+resize+infer over ${files.length} images of ${source} (median of ${RUNS} runs)`, table);
-    datasets[path.basename(source)] = { source, images: files.length, best: rows[0], finalists: rows, screened, independent: { ...independent.median, runs: independent.values }, sharpOnly };
+    datasets[path.basename(source)] = {
+      source,
+      images: files.length,
+      best: rows[0],
+      finalists: rows,
+      screened,
+      independent: { ...independent.median, runs: independent.values },
+      sharpOnly,
+    };
     layouts = finalists;
   }
   await saveResults('ceiling', { datasets });

@@ -64,7 +64,12 @@ function scaleInJavaScript(pixels: Uint8Array, out: Float32Array): void {
 
 /** Inference ms per image of the model file as it is (float input, scaled already), in batches of BATCH. */
 async function floatInference(modelPath: string): Promise<number> {
-  const session = await ort.InferenceSession.create(modelPath, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
+  const session = await ort.InferenceSession.create(modelPath, {
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+  });
   const input = new ort.Tensor('float32', new Float32Array(PIXELS_PER_IMAGE * BATCH).fill(0.1), [BATCH, IMAGE_SIZE, IMAGE_SIZE, 3]);
   return (await cpuPerCall([...Array(24).keys()], () => session.run({ input }))) / BATCH;
 }
@@ -76,7 +81,9 @@ async function measure(dir: string) {
   const fast = bytes.filter((b) => plainJpeg(b));
   const floats = new Float32Array(PIXELS_PER_IMAGE);
   const bytesOut = new Uint8Array(INPUT_BYTES_PER_IMAGE);
-  const sharpDecode = await cpuPerCall(bytes, (b) => sharp(b, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' }).toColourspace('srgb').removeAlpha().raw().toBuffer());
+  const sharpDecode = await cpuPerCall(bytes, (b) =>
+    sharp(b, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' }).toColourspace('srgb').removeAlpha().raw().toBuffer(),
+  );
   const sharpAll = await cpuPerCall(bytes, async (b) => scaleInJavaScript(await decodeWithSharp(b), floats));
   const sharpScale = await cpuPerCall(Array(200).fill(await decodeWithSharp(bytes[0])), (image: Uint8Array) => scaleInJavaScript(image, floats));
   // As featurizePartition does: plain JPEGs straight into the batch, the others through sharp and a copy.
@@ -99,7 +106,13 @@ async function measure(dir: string) {
   });
   return [
     row('sharp, scaled in JavaScript (before)', sharpDecode, sharpAll, sharpScale, inferenceOfFloats),
-    row(`Orchard's JPEG decoder (${fast.length} of ${bytes.length} images) or sharp, scaled in the model (now)`, undefined, nowAll, undefined, inference),
+    row(
+      `Orchard's JPEG decoder (${fast.length} of ${bytes.length} images) or sharp, scaled in the model (now)`,
+      undefined,
+      nowAll,
+      undefined,
+      inference,
+    ),
     row('OpenCV, numpy (independent loop)', python.decode, python.all, python.scale, inferenceOfFloats),
   ];
 }

@@ -12,7 +12,9 @@ import { medianRun, printTable, saveResults } from './report.js';
 const datasets = process.argv.slice(2).length > 0 ? process.argv.slice(2) : [process.env.ORCHARD_SAMPLE_DIR || defaultSampleDir, fruits100Dir];
 for (const dir of datasets) {
   await fs.access(dir).catch(() => {
-    console.error(`error: dataset ${dir} not found${dir === fruits100Dir ? '; make it with npm run bench:make-dataset -- --out .orchard/datasets/fruits-100px-4k --count 4500 --size 100' : ''}`);
+    console.error(
+      `error: dataset ${dir} not found${dir === fruits100Dir ? '; make it with npm run bench:make-dataset -- --out .orchard/datasets/fruits-100px-4k --count 4500 --size 100' : ''}`,
+    );
     process.exit(2);
   });
 }

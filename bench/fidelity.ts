@@ -43,7 +43,11 @@ async function measure(dir: string) {
   try {
     await fs.writeFile(path.join(scratch, 'files.json'), JSON.stringify(files));
     const script = path.join(projectRoot, 'bench', 'fidelity.py');
-    const { stdout } = await promisify(execFile)(await benchPython(), [script, process.env.ORCHARD_MODEL_PATH || defaultModelPath, path.join(scratch, 'files.json'), scratch], { maxBuffer: 1 << 24 });
+    const { stdout } = await promisify(execFile)(
+      await benchPython(),
+      [script, process.env.ORCHARD_MODEL_PATH || defaultModelPath, path.join(scratch, 'files.json'), scratch],
+      { maxBuffer: 1 << 24 },
+    );
     for (const name of JSON.parse(stdout.trim()) as string[]) {
       const bytes = await fs.readFile(path.join(scratch, `${name}.f32`));
       methods[name] = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);

@@ -39,9 +39,13 @@ export interface IndependentLoopRun {
 export async function runIndependentLoop(dir: string, options: { procs?: number; batch?: number } = {}): Promise<IndependentLoopRun> {
   const procs = options.procs ?? 2;
   const batch = options.batch ?? 16;
-  const { stdout } = await run(await benchPython(), [independentScript, process.env.ORCHARD_MODEL_PATH || defaultModelPath, dir, '--procs', String(procs), '--batch', String(batch)], {
-    maxBuffer: 16 * 1024 * 1024,
-  });
+  const { stdout } = await run(
+    await benchPython(),
+    [independentScript, process.env.ORCHARD_MODEL_PATH || defaultModelPath, dir, '--procs', String(procs), '--batch', String(batch)],
+    {
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  );
   const line = stdout.trim().split('\n').at(-1) ?? '';
   const figures = JSON.parse(line) as { images: number; seconds: number; images_per_s: number };
   return { images: figures.images, seconds: figures.seconds, imagesPerSecond: figures.images_per_s, procs, batch };

@@ -15,7 +15,10 @@ const levers: Lever[] = [
   { label: 'defaults' },
   { label: '1 process x 2 ort threads', workerEnv: { ORCHARD_WORKER_PROCESSES: '1', ORCHARD_INFERENCE_THREADS: '2' } },
   { label: '1 process x 1 ort thread', workerEnv: { ORCHARD_WORKER_PROCESSES: '1' } },
-  { label: '2 activities per process, no partition waiting', workerEnv: { ORCHARD_MAX_CONCURRENT_ACTIVITIES: '2', ORCHARD_MAX_CONCURRENT_PARTITIONS: '4' } },
+  {
+    label: '2 activities per process, no partition waiting',
+    workerEnv: { ORCHARD_MAX_CONCURRENT_ACTIVITIES: '2', ORCHARD_MAX_CONCURRENT_PARTITIONS: '4' },
+  },
   { label: '2 activities per process', workerEnv: { ORCHARD_MAX_CONCURRENT_ACTIVITIES: '2' } },
   { label: 'batch 16', workerEnv: { ORCHARD_BATCH_SIZE: '16' } },
   { label: 'batch 32', workerEnv: { ORCHARD_BATCH_SIZE: '32' } },
@@ -39,5 +42,8 @@ for (const lever of levers) {
   const run = await measurePipelineRun({ source: dataset, ...lever, label: lever.label.replace(/\W+/g, '-') });
   runs.push({ ...run, label: lever.label, lever });
 }
-printTable(`levers, one at a time from the defaults, on ${dataset}`, runs.map((run) => tableRow(run, ceiling)));
+printTable(
+  `levers, one at a time from the defaults, on ${dataset}`,
+  runs.map((run) => tableRow(run, ceiling)),
+);
 await saveResults('levers', { dataset, ceilingImagesPerSecond: ceiling, runs });

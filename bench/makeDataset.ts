@@ -82,7 +82,10 @@ export async function generateDataset(options: DatasetOptions): Promise<DatasetS
   const classes = await listClasses(source);
   if (count < classes.length) throw new InputError(`--count must be at least ${classes.length}, one image per class of ${source}`);
   const jobs = planJobs(classes, count, seed, out);
-  const existing = await existingFiles(out, classes.map((c) => c.name));
+  const existing = await existingFiles(
+    out,
+    classes.map((c) => c.name),
+  );
   const planned = new Set(jobs.map((job) => job.file));
   const unexpected = [...existing].filter((file) => !planned.has(file));
   if (unexpected.length > 0) {
@@ -203,7 +206,9 @@ async function writeAugmented(job: Job, seed: number, size?: number): Promise<{ 
       height: keepHeight,
     });
   // A second pipeline for the fixed size: libvips applies one resize per pipeline.
-  const sized = size ? sharp(await augmented.png({ compressionLevel: 0 }).toBuffer()).resize(size, size, { fit: 'contain', background: augmentation.background }) : augmented;
+  const sized = size
+    ? sharp(await augmented.png({ compressionLevel: 0 }).toBuffer()).resize(size, size, { fit: 'contain', background: augmentation.background })
+    : augmented;
   const { data, info } = await sized
     .jpeg({ quality: plan.quality, mozjpeg: false, progressive: false, chromaSubsampling: '4:2:0' })
     .toBuffer({ resolveWithObject: true });
@@ -315,9 +320,7 @@ async function main(): Promise<void> {
     console.log(
       `done: ${summary.images} images in ${Object.keys(summary.perClass).length} classes (${summary.written} written, ${summary.skipped} already there) in ${summary.seconds.toFixed(1)} s`,
     );
-    console.log(
-      `  ${(summary.totalBytes / 1e6).toFixed(1)} MB; width min/median/max ${size(summary.width)} px; height ${size(summary.height)} px`,
-    );
+    console.log(`  ${(summary.totalBytes / 1e6).toFixed(1)} MB; width min/median/max ${size(summary.width)} px; height ${size(summary.height)} px`);
     console.log(`  ${path.join(options.out, 'MANIFEST.json')}`);
   } catch (err) {
     console.error(`error: ${(err as Error).message}`);

@@ -36,7 +36,13 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options & { child?: number } {
-  const options: Options & { child?: number } = { rows: [10_000, 100_000, 1_000_000], ks: [5, 50], batch: 8192, threads: os.availableParallelism(), kernels: true };
+  const options: Options & { child?: number } = {
+    rows: [10_000, 100_000, 1_000_000],
+    ks: [5, 50],
+    batch: 8192,
+    threads: os.availableParallelism(),
+    kernels: true,
+  };
   const list = (value: string | undefined, flag: string) => {
     const numbers = (value ?? '').split(',').map(Number);
     if (numbers.length === 0 || !numbers.every((n) => Number.isInteger(n) && n > 0)) throw new Error(`${flag} needs positive integers, got ${value}`);
@@ -226,7 +232,11 @@ async function reference(rows: number, options: Options): Promise<Reference> {
 }
 
 /** How far a fit is from the reference: worst |cos| of a component, worst explained-variance and eigenvalue errors. */
-function compare(fit: { components: ArrayLike<number>[]; eigenvalues: ArrayLike<number>; explainedVariance: ArrayLike<number> }, ref: Reference, k: number) {
+function compare(
+  fit: { components: ArrayLike<number>[]; eigenvalues: ArrayLike<number>; explainedVariance: ArrayLike<number> },
+  ref: Reference,
+  k: number,
+) {
   let minCos = 1;
   let maxExplained = 0;
   let maxEigen = 0;
@@ -249,7 +259,11 @@ async function subspacePasses(ref: Reference, k: number): Promise<number | undef
   for (const passes of [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64]) {
     const { values, vectors } = await topEigenpairs(ref.covariance, DIM, k, { oversample: Math.max(10, k), maxIterations: passes });
     const components = Array.from({ length: k }, (_, c) => vectors.subarray(c * DIM, (c + 1) * DIM));
-    const { minCos, maxExplained } = compare({ components, eigenvalues: values, explainedVariance: Array.from(values, (v) => v / ref.trace) }, ref, k);
+    const { minCos, maxExplained } = compare(
+      { components, eigenvalues: values, explainedVariance: Array.from(values, (v) => v / ref.trace) },
+      ref,
+      k,
+    );
     if (minCos > TARGET_COS && maxExplained <= TARGET_EXPLAINED) return passes;
   }
   return undefined;
@@ -258,7 +272,9 @@ async function subspacePasses(ref: Reference, k: number): Promise<number | undef
 // printTable shows 4 decimals; the error figures need their exponent.
 function scientific(row: Record<string, unknown>): Record<string, unknown> {
   const errors = ['oneMinusMinAbsCos', 'maxExplainedVarianceError', 'maxEigenvalueErrorRelLambda1', 'float64GramVsJs'];
-  return Object.fromEntries(Object.entries(row).map(([key, value]) => [key, errors.includes(key) && typeof value === 'number' ? value.toExponential(1) : value]));
+  return Object.fromEntries(
+    Object.entries(row).map(([key, value]) => [key, errors.includes(key) && typeof value === 'number' ? value.toExponential(1) : value]),
+  );
 }
 
 function median(values: number[]): number {
@@ -282,17 +298,27 @@ async function kernels(options: Options) {
   const rows = 8192;
   const random = mulberry32(7);
   const x = Float32Array.from({ length: rows * DIM }, () => random());
-  const coMoment = rows * DIM * DIM / 2;
+  const coMoment = (rows * DIM * DIM) / 2;
   const results: Record<string, unknown>[] = [];
 
   const jsRows = 1024;
   const jsMs = await timeRuns(() => new CovarianceAccumulator(DIM).addRows(x, jsRows), 3);
-  results.push({ kernel: 'JS float64 addRows', threads: 1, msPer8192Rows: (jsMs * rows) / jsRows, executedGflops: (2 * jsRows * DIM * DIM / 2) / jsMs / 1e6, coMomentGmaddPerS: (jsRows * DIM * DIM / 2) / jsMs / 1e6 });
+  results.push({
+    kernel: 'JS float64 addRows',
+    threads: 1,
+    msPer8192Rows: (jsMs * rows) / jsRows,
+    executedGflops: (2 * jsRows * DIM * DIM) / 2 / jsMs / 1e6,
+    coMomentGmaddPerS: (jsRows * DIM * DIM) / 2 / jsMs / 1e6,
+  });
 
   for (const precision of ['float32', 'float64'] as GramPrecision[]) {
     for (const threads of [...new Set([1, options.threads])]) {
       for (const widths of [[DIM], columnBlocks(DIM)]) {
-        const session = await ort.InferenceSession.create(encodeOnnxModel(gramGraph(widths, precision)), { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential' });
+        const session = await ort.InferenceSession.create(encodeOnnxModel(gramGraph(widths, precision)), {
+          intraOpNumThreads: threads,
+          interOpNumThreads: 1,
+          executionMode: 'sequential',
+        });
         const feeds: Record<string, ort.Tensor> = {};
         let offset = 0;
         widths.forEach((w, b) => {
@@ -304,13 +330,25 @@ async function kernels(options: Options) {
         const ms = await timeRuns(() => session.run(feeds), 5);
         let executed = 0;
         for (let i = 0; i < widths.length; i++) for (let j = i; j < widths.length; j++) executed += rows * widths[i] * widths[j];
-        results.push({ kernel: `ORT Gemm ${precision}, ${widths.length === 1 ? 'full X^T X' : `${widths.length} column blocks, upper triangle`}`, threads, msPer8192Rows: ms, executedGflops: (2 * executed) / ms / 1e6, coMomentGmaddPerS: coMoment / ms / 1e6 });
+        results.push({
+          kernel: `ORT Gemm ${precision}, ${widths.length === 1 ? 'full X^T X' : `${widths.length} column blocks, upper triangle`}`,
+          threads,
+          msPer8192Rows: ms,
+          executedGflops: (2 * executed) / ms / 1e6,
+          coMomentGmaddPerS: coMoment / ms / 1e6,
+        });
         await session.release();
       }
     }
     const accumulator = new CovarianceAccumulator(DIM);
     const ms = await timeRuns(() => accumulator.addRowsFast(x, rows, { precision, threads: options.threads }), 5);
-    results.push({ kernel: `addRowsFast ${precision} (mean, pack, Gemm, merge)`, threads: options.threads, msPer8192Rows: ms, executedGflops: '-', coMomentGmaddPerS: coMoment / ms / 1e6 });
+    results.push({
+      kernel: `addRowsFast ${precision} (mean, pack, Gemm, merge)`,
+      threads: options.threads,
+      msPer8192Rows: ms,
+      executedGflops: '-',
+      coMomentGmaddPerS: coMoment / ms / 1e6,
+    });
   }
 
   // Below addRowsFast's cut-over it runs the JS kernel, so the Gram kernel is also timed on its own (plus the O(dim^2)
@@ -359,7 +397,16 @@ async function main(): Promise<void> {
   }
   const benchStart = performance.now();
   const figures: Record<string, unknown> = {
-    settings: { dim: DIM, batch: options.batch, threads: options.threads, rank: RANK, factorScale: FACTOR_SCALE, factorDecay: FACTOR_DECAY, noiseStd: NOISE_STD, clip: [0, 6] },
+    settings: {
+      dim: DIM,
+      batch: options.batch,
+      threads: options.threads,
+      rank: RANK,
+      factorScale: FACTOR_SCALE,
+      factorDecay: FACTOR_DECAY,
+      noiseStd: NOISE_STD,
+      clip: [0, 6],
+    },
   };
   if (options.kernels) {
     const { results, crossover } = await kernels(options);
@@ -377,7 +424,17 @@ async function main(): Promise<void> {
   const passes: Record<string, unknown>[] = [];
   const script = fileURLToPath(import.meta.url);
   for (const rows of options.rows) {
-    const childArgs = [script, '--fit-child', String(rows), '--k', options.ks.join(','), '--batch', String(options.batch), '--threads', String(options.threads)];
+    const childArgs = [
+      script,
+      '--fit-child',
+      String(rows),
+      '--k',
+      options.ks.join(','),
+      '--batch',
+      String(options.batch),
+      '--threads',
+      String(options.threads),
+    ];
     const { stdout } = await promisify(execFile)(process.execPath, childArgs, { maxBuffer: 256 * 2 ** 20 });
     const child = JSON.parse(stdout) as ChildResult;
     const ref = await reference(rows, options);
@@ -413,7 +470,10 @@ async function main(): Promise<void> {
   }
   printTable('Fits: addRowsFast (float32 Gram) + topEigenpairs, against the exact reference (peak RSS of the fit process)', fits.map(scientific));
   printTable('References', references.map(scientific));
-  printTable(`Passes over the data a streaming subspace iteration needs for |cos| > ${TARGET_COS} and explained variance within ${TARGET_EXPLAINED}`, passes);
+  printTable(
+    `Passes over the data a streaming subspace iteration needs for |cos| > ${TARGET_COS} and explained variance within ${TARGET_EXPLAINED}`,
+    passes,
+  );
   figures.fits = fits;
   figures.references = references;
   figures.subspacePasses = passes;

@@ -152,7 +152,12 @@ export async function measurePipelineRuns(options: PipelineRunOptions, count: nu
   try {
     server = await startDevServer({ port: base, uiPort: base + 1000, dbFile });
     const taskQueue = `bench-${base}`;
-    pool = startWorkerPool(workerCount, { TEMPORAL_ADDRESS: server.address, ORCHARD_TASK_QUEUE: taskQueue, ORCHARD_LOG_LEVEL: 'WARN', ...options.workerEnv });
+    pool = startWorkerPool(workerCount, {
+      TEMPORAL_ADDRESS: server.address,
+      ORCHARD_TASK_QUEUE: taskQueue,
+      ORCHARD_LOG_LEVEL: 'WARN',
+      ...options.workerEnv,
+    });
     // Start timing once every worker polls: bundling the workflow code at start-up is not pipeline time.
     await pool.ready;
     const client = await connectClient(server.address);
@@ -161,7 +166,16 @@ export async function measurePipelineRuns(options: PipelineRunOptions, count: nu
       // Each run writes to its own output, so a later run does not archive an earlier one's result on top.
       const output = path.join(benchDir, `out-${options.label}-${base}-${n}`);
       outputs.push(output);
-      figures.push(await measureRun(client, server, pool, { ...options, workerCount, slots: workerCount * workerConfig.maxConcurrentActivities, taskQueue, output, workflowId: `bench-${options.label}-${base}-${n}` }));
+      figures.push(
+        await measureRun(client, server, pool, {
+          ...options,
+          workerCount,
+          slots: workerCount * workerConfig.maxConcurrentActivities,
+          taskQueue,
+          output,
+          workflowId: `bench-${options.label}-${base}-${n}`,
+        }),
+      );
     }
     await client.connection.close();
     return figures;
@@ -259,7 +273,11 @@ export function tableRow(run: PipelineRunFigures, ceiling: number | undefined) {
     'overhead %': run.orchestrationOverhead * 100,
     'idle slots %': run.featurizeSlotIdle * 100,
     'worker cpu %': run.workerCpuUtilisation * 100,
-    'cpu s': Object.entries(run.cpuSeconds).map(([k, v]) => `${k}=${v.toFixed(1)}`).join(' '),
-    'peak RSS MiB': Object.entries(run.peakRssMiB).map(([k, v]) => `${k}=${v}`).join(' '),
+    'cpu s': Object.entries(run.cpuSeconds)
+      .map(([k, v]) => `${k}=${v.toFixed(1)}`)
+      .join(' '),
+    'peak RSS MiB': Object.entries(run.peakRssMiB)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' '),
   };
 }

@@ -9,5 +9,8 @@ for (const workers of [1, 2, 4]) {
   console.error(`${workers} worker process(es) on ${dataset}`);
   runs.push(await measurePipelineRun({ source: dataset, workers, label: `${workers}-workers` }));
 }
-printTable(`scale-out on one machine: ${dataset}`, runs.map((run) => tableRow(run, ceiling)));
+printTable(
+  `scale-out on one machine: ${dataset}`,
+  runs.map((run) => tableRow(run, ceiling)),
+);
 await saveResults('scale-out', { dataset, ceilingImagesPerSecond: ceiling, runs });

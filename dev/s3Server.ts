@@ -49,7 +49,9 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
   const identities = path.join(dataDir, 's3-identities.json');
   fs.writeFileSync(
     identities,
-    JSON.stringify({ identities: [{ name: 'orchard', credentials: [{ accessKey, secretKey }], actions: ['Admin', 'Read', 'List', 'Tagging', 'Write'] }] }),
+    JSON.stringify({
+      identities: [{ name: 'orchard', credentials: [{ accessKey, secretKey }], actions: ['Admin', 'Read', 'List', 'Tagging', 'Write'] }],
+    }),
   );
   const binary = seaweedfsPath();
   // Every listener gets an explicit port next to the S3 one, so several servers (and restarts) never collide.

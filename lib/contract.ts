@@ -42,7 +42,8 @@ export interface PipelineInput {
 }
 
 /** A pipeline input with every default filled in and local paths made absolute. */
-export type ResolvedPipelineInput = Required<Omit<PipelineInput, 's3Endpoint' | 'featurizeTaskQueue'>> & Pick<PipelineInput, 's3Endpoint' | 'featurizeTaskQueue'>;
+export type ResolvedPipelineInput = Required<Omit<PipelineInput, 's3Endpoint' | 'featurizeTaskQueue'>> &
+  Pick<PipelineInput, 's3Endpoint' | 'featurizeTaskQueue'>;
 
 /** A checked input with its defaults but the fan-out, which only a worker knows (resolveInput fills it). */
 export type ValidPipelineInput = Omit<ResolvedPipelineInput, 'maxConcurrentPartitions'> & Pick<PipelineInput, 'maxConcurrentPartitions'>;
@@ -134,7 +135,8 @@ export interface CommitInput extends RunContext {
   summary: RunSummary;
 }
 
-export type Stage = 'listing' | 'waiting for featurize workers' | 'featurizing' | 'aggregating' | 'fitting PCA' | 'projecting' | 'reporting' | 'committing' | 'done';
+export type Stage =
+  'listing' | 'waiting for featurize workers' | 'featurizing' | 'aggregating' | 'fitting PCA' | 'projecting' | 'reporting' | 'committing' | 'done';
 
 /** Live state answered by the `progress` query. */
 export interface PipelineProgress {

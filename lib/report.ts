@@ -15,8 +15,26 @@ export interface ReportData {
 }
 
 const palette = [
-  '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf',
-  '#393b79', '#637939', '#8c6d31', '#843c39', '#7b4173', '#3182bd', '#e6550d', '#31a354', '#756bb1', '#636363',
+  '#1f77b4',
+  '#ff7f0e',
+  '#2ca02c',
+  '#d62728',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#7f7f7f',
+  '#bcbd22',
+  '#17becf',
+  '#393b79',
+  '#637939',
+  '#8c6d31',
+  '#843c39',
+  '#7b4173',
+  '#3182bd',
+  '#e6550d',
+  '#31a354',
+  '#756bb1',
+  '#636363',
 ];
 
 const escapeXml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -45,8 +63,12 @@ export function renderReportSvg(data: ReportData): string {
     parts.push(`<circle cx="${fmt(sx(p.pc1), 1)}" cy="${fmt(sy(p.pc2), 1)}" r="3" fill="${colour.get(p.label) ?? '#000'}" fill-opacity="0.75"/>`);
   }
   parts.push(`</g>`);
-  parts.push(`<text x="${plot.x + plot.w / 2}" y="${plot.y + plot.h + 30}" font-size="13" text-anchor="middle">PC1 (${fmt(100 * (data.explainedVariance[0] ?? 0), 1)} %)</text>`);
-  parts.push(`<text x="20" y="${plot.y + plot.h / 2}" font-size="13" transform="rotate(-90 20 ${plot.y + plot.h / 2})" text-anchor="middle">PC2 (${fmt(100 * (data.explainedVariance[1] ?? 0), 1)} %)</text>`);
+  parts.push(
+    `<text x="${plot.x + plot.w / 2}" y="${plot.y + plot.h + 30}" font-size="13" text-anchor="middle">PC1 (${fmt(100 * (data.explainedVariance[0] ?? 0), 1)} %)</text>`,
+  );
+  parts.push(
+    `<text x="20" y="${plot.y + plot.h / 2}" font-size="13" transform="rotate(-90 20 ${plot.y + plot.h / 2})" text-anchor="middle">PC2 (${fmt(100 * (data.explainedVariance[1] ?? 0), 1)} %)</text>`,
+  );
 
   // Scree plot, top right.
   const scree = { x: 700, y: 60, w: 460, h: 200 };
@@ -56,9 +78,13 @@ export function renderReportSvg(data: ReportData): string {
   parts.push(`<g id="scree">`);
   data.explainedVariance.forEach((ratio, i) => {
     const h = (ratio / maxRatio) * scree.h;
-    parts.push(`<rect x="${fmt(scree.x + i * barWidth + 2, 1)}" y="${fmt(scree.y + scree.h - h, 1)}" width="${fmt(Math.max(barWidth - 4, 1), 1)}" height="${fmt(h, 1)}" fill="#4c78a8"/>`);
+    parts.push(
+      `<rect x="${fmt(scree.x + i * barWidth + 2, 1)}" y="${fmt(scree.y + scree.h - h, 1)}" width="${fmt(Math.max(barWidth - 4, 1), 1)}" height="${fmt(h, 1)}" fill="#4c78a8"/>`,
+    );
     if (data.explainedVariance.length <= 20) {
-      parts.push(`<text x="${fmt(scree.x + (i + 0.5) * barWidth, 1)}" y="${scree.y + scree.h + 15}" font-size="11" text-anchor="middle">PC${i + 1} ${fmt(100 * ratio, 1)}%</text>`);
+      parts.push(
+        `<text x="${fmt(scree.x + (i + 0.5) * barWidth, 1)}" y="${scree.y + scree.h + 15}" font-size="11" text-anchor="middle">PC${i + 1} ${fmt(100 * ratio, 1)}%</text>`,
+      );
     }
   });
   parts.push(`</g>`);
@@ -70,7 +96,9 @@ export function renderReportSvg(data: ReportData): string {
   parts.push(`<text x="${counts.x}" y="${counts.y - 10}" font-size="18" font-weight="bold">Images per label</text>`);
   data.countsByLabel.forEach(([label, n], i) => {
     const y = counts.y + i * rowHeight;
-    parts.push(`<rect x="${counts.x + 170}" y="${fmt(y, 1)}" width="${fmt((n / maxCount) * 270, 1)}" height="${fmt(rowHeight - 3, 1)}" fill="${colour.get(label)}"/>`);
+    parts.push(
+      `<rect x="${counts.x + 170}" y="${fmt(y, 1)}" width="${fmt((n / maxCount) * 270, 1)}" height="${fmt(rowHeight - 3, 1)}" fill="${colour.get(label)}"/>`,
+    );
     parts.push(`<text x="${counts.x + 165}" y="${fmt(y + rowHeight - 5, 1)}" font-size="11" text-anchor="end">${escapeXml(label)} (${n})</text>`);
   });
 
@@ -93,7 +121,16 @@ export function renderReportHtml(data: ReportData): string {
 ${renderReportSvg(data)}
 <h2>Explained variance</h2>
 <table><tr><th>component</th><th>ratio</th><th>cumulative</th></tr>
-${rows(data.explainedVariance.map((r, i) => [`PC${i + 1}`, fmt(r, 4), fmt(data.explainedVariance.slice(0, i + 1).reduce((a, b) => a + b, 0), 4)]))}
+${rows(
+  data.explainedVariance.map((r, i) => [
+    `PC${i + 1}`,
+    fmt(r, 4),
+    fmt(
+      data.explainedVariance.slice(0, i + 1).reduce((a, b) => a + b, 0),
+      4,
+    ),
+  ]),
+)}
 </table>
 <h2>Images per label</h2>
 <table><tr><th>label</th><th>images</th></tr>

@@ -27,7 +27,9 @@ await runCommand(async () => {
     const run = () => runPipeline(client, input, { taskQueue: config.taskQueue, workflowId, onProgress: progress.print });
     console.log(`running workflow ${workflowId}: ${input.source} -> ${input.output}`);
     let summary;
-    const pool = server ? startWorkerPool(config.processes, { TEMPORAL_ADDRESS: config.address, ORCHARD_LOG_LEVEL: process.env.ORCHARD_LOG_LEVEL || 'WARN' }) : undefined;
+    const pool = server
+      ? startWorkerPool(config.processes, { TEMPORAL_ADDRESS: config.address, ORCHARD_LOG_LEVEL: process.env.ORCHARD_LOG_LEVEL || 'WARN' })
+      : undefined;
     try {
       await pool?.ready;
       summary = await run();

@@ -33,7 +33,13 @@ const port = await findFreePortBase([0, 1000]);
 const server = await startDevServer({ port, uiPort: port + 1000, dbFile: path.join(work, 'temporal.db') });
 const target = path.join(projectRoot, 'test', 'histories');
 try {
-  const config = { ...loadWorkerConfig(), address: server.address, taskQueue: 'record', featurizeTaskQueue: 'record', scratchDir: path.join(work, 'scratch') };
+  const config = {
+    ...loadWorkerConfig(),
+    address: server.address,
+    taskQueue: 'record',
+    featurizeTaskQueue: 'record',
+    scratchDir: path.join(work, 'scratch'),
+  };
   const connection = await NativeConnection.connect({ address: server.address });
   const worker = await createOrchardWorker(config, connection);
   const client = await connectClient(server.address);
@@ -45,14 +51,22 @@ try {
   await fs.mkdir(target, { recursive: true });
   await worker.runUntil(async () => {
     for (const [name, input] of Object.entries(cases)) {
-      const summary = await client.workflow.execute<typeof imagePipeline>('imagePipeline', { taskQueue: 'record', workflowId: `record-${name}`, args: [input] });
+      const summary = await client.workflow.execute<typeof imagePipeline>('imagePipeline', {
+        taskQueue: 'record',
+        workflowId: `record-${name}`,
+        args: [input],
+      });
       let runId: string | undefined = summary.runId;
       for (let n = 1; runId; n++) {
         // The CLI's JSON is the format Temporal's replayer reads (historyFromJSON).
-        const json = execFileSync(temporalCliPath(), ['workflow', 'show', '--address', server.address, '--workflow-id', `record-${name}`, '--run-id', runId, '--output', 'json'], {
-          encoding: 'utf8',
-          maxBuffer: 64 * 1024 * 1024,
-        });
+        const json = execFileSync(
+          temporalCliPath(),
+          ['workflow', 'show', '--address', server.address, '--workflow-id', `record-${name}`, '--run-id', runId, '--output', 'json'],
+          {
+            encoding: 'utf8',
+            maxBuffer: 64 * 1024 * 1024,
+          },
+        );
         await fs.writeFile(path.join(target, `${tag}-${name}-${n}.json`), json.trim() + '\n');
         const history = await client.workflow.getHandle(`record-${name}`, runId).fetchHistory();
         const last = history.events?.at(-1);

@@ -25,7 +25,12 @@ await runCommand(async () => {
     } else if (status === 'COMPLETED') {
       printSummary((await handle.result()) as RunSummary);
     } else {
-      console.log(`reason: ${await handle.result().then(() => 'unknown', (err: unknown) => failureReason(err))}`);
+      console.log(
+        `reason: ${await handle.result().then(
+          () => 'unknown',
+          (err: unknown) => failureReason(err),
+        )}`,
+      );
     }
   } finally {
     await client.connection.close();

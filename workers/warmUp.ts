@@ -52,7 +52,10 @@ async function warmUpSteps(config: WorkerConfig): Promise<void> {
       title: 'warm-up',
       points: rows.labels.map((label, i) => ({ pc1: i, pc2: -i, label })),
       explainedVariance: [0.5, 0.25],
-      countsByLabel: [['a', ROWS / 2], ['b', ROWS / 2]],
+      countsByLabel: [
+        ['a', ROWS / 2],
+        ['b', ROWS / 2],
+      ],
       errors: [],
       errorCount: 0,
       timings: [],

@@ -27,7 +27,10 @@ export function startWorkerPool(processes: number, env: Record<string, string> =
 
   const spawnChild = (slot: number) => {
     // Each process knows the size of its pool: the default fan-out of the runs it resolves depends on it.
-    const child = fork(workerProcessPath, [], { env: { ...process.env, ...env, ORCHARD_WORKER_PROCESSES: String(processes) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(workerProcessPath, [], {
+      env: { ...process.env, ...env, ORCHARD_WORKER_PROCESSES: String(processes) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     children[slot] = child;
     child.on('message', (message) => {
       if (message === 'ready' && ++readyCount === processes) markReady();

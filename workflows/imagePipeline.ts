@@ -15,7 +15,11 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
   const run = new RunTracker(resumed);
   const state = (run.state = resumed ?? (await startRun(input)));
   const context = runContext(state);
-  const lease = { output: state.options.output, holder: { workflowId: state.workflowId, firstRunId: state.firstRunId }, taskQueue: workflowInfo().taskQueue };
+  const lease = {
+    output: state.options.output,
+    holder: { workflowId: state.workflowId, firstRunId: state.firstRunId },
+    taskQueue: workflowInfo().taskQueue,
+  };
   // One writer per output: every run of the chain takes the lease (the same holder) before it writes anything.
   await local.acquireOutput(lease);
   const releaseLease = () => CancellationScope.nonCancellable(() => local.releaseOutput(lease)).catch(() => undefined);
@@ -24,7 +28,9 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
     await featurizeAll(run, input, state, context);
     const steps = state.listing.images <= state.options.localStepsMaxImages ? localSteps : control;
     const partitions = state.listing.partitions;
-    const aggregate = await run.step('aggregating', 'aggregate', () => steps.aggregateFeatures({ ...context, partitions, workflowId: state.workflowId, runId: state.firstRunId }));
+    const aggregate = await run.step('aggregating', 'aggregate', () =>
+      steps.aggregateFeatures({ ...context, partitions, workflowId: state.workflowId, runId: state.firstRunId }),
+    );
     const pca = await run.step('fitting PCA', 'fitPca', () => steps.fitPca({ ...context, k: state.options.k }));
     const variance = await run.step('fitting PCA', 'checkVariance', () => local.checkVariance(pca));
     // A fit that held every vector has written the PCA dataset already.

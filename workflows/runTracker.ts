@@ -42,6 +42,8 @@ export class RunTracker {
     state.featurized += featurized;
     state.failed += failed;
     this.partitionsDone++;
-    setCurrentDetails(`featurized ${state.featurized} of ${state.listing!.images} images (${state.failed} failed), ${this.partitionsDone}/${state.listing!.partitions} partitions`);
+    setCurrentDetails(
+      `featurized ${state.featurized} of ${state.listing!.images} images (${state.failed} failed), ${this.partitionsDone}/${state.listing!.partitions} partitions`,
+    );
   }
 }

@@ -82,7 +82,7 @@ export function plainJpeg(bytes: Uint8Array): { width: number; height: number } 
   const n = bytes.length;
   if (n < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8 || bytes[n - 2] !== 0xff || bytes[n - 1] !== 0xd9) return undefined;
   let size: { width: number; height: number } | undefined;
-  for (let i = 2; i + 4 <= n; ) {
+  for (let i = 2; i + 4 <= n;) {
     if (bytes[i] !== 0xff) return undefined;
     const marker = bytes[i + 1];
     if (marker === 0xff) {

@@ -22,7 +22,9 @@ function decoder(): JpegDecoderModule {
   try {
     loaded = createRequire(import.meta.url)(jpegDecoderPath) as JpegDecoderModule;
   } catch (err) {
-    throw new JpegDecoderMissing(`the JPEG decoder ${jpegDecoderPath} cannot be loaded (${(err as Error).message.split('\n')[0]}): run npm run setup, which builds it (needs Rust, CMake and NASM)`);
+    throw new JpegDecoderMissing(
+      `the JPEG decoder ${jpegDecoderPath} cannot be loaded (${(err as Error).message.split('\n')[0]}): run npm run setup, which builds it (needs Rust, CMake and NASM)`,
+    );
   }
   return loaded;
 }

@@ -58,7 +58,11 @@ async function modelTakingBytes(path: string): Promise<Uint8Array> {
     throw new InputError(`model file ${path} ${problem}; set ORCHARD_MODEL_PATH to the MobileNetV2 ONNX file or run npm run setup`);
   }
   try {
-    return prependToModel(bytes, { replaces: 'input', input: { name: 'orchard_rgba', type: 'uint8', shape: ['N', IMAGE_SIZE, IMAGE_SIZE, 4] }, nodes: scaleInput });
+    return prependToModel(bytes, {
+      replaces: 'input',
+      input: { name: 'orchard_rgba', type: 'uint8', shape: ['N', IMAGE_SIZE, IMAGE_SIZE, 4] },
+      nodes: scaleInput,
+    });
   } catch (err) {
     throw new InputError(`model file ${path}: ${(err as Error).message}; expected the MobileNetV2 feature ONNX file, whose input is "input"`);
   }
@@ -75,7 +79,9 @@ async function createFeatureModel({ path, threads }: ModelOptions): Promise<Feat
       graphOptimizationLevel: 'all',
     });
   } catch (err) {
-    throw new InputError(`model file ${path} could not be loaded by onnxruntime (${(err as Error).message}); check that it is the MobileNetV2 feature ONNX file`);
+    throw new InputError(
+      `model file ${path} could not be loaded by onnxruntime (${(err as Error).message}); check that it is the MobileNetV2 feature ONNX file`,
+    );
   }
   if (!session.outputNames.includes('features')) {
     throw new InputError(`model ${path} has outputs [${session.outputNames.join(', ')}]; expected "features"`);
@@ -87,7 +93,8 @@ async function createFeatureModel({ path, threads }: ModelOptions): Promise<Feat
       const input = new ort.Tensor('uint8', pixels.subarray(0, count * bytesPerImage), [count, IMAGE_SIZE, IMAGE_SIZE, 4]);
       const output = await session.run({ orchard_rgba: input });
       const features = output.features;
-      if (features.dims[1] !== FEATURE_DIM) throw new InputError(`model ${path} returned ${features.dims[1]} features per image; expected ${FEATURE_DIM}`);
+      if (features.dims[1] !== FEATURE_DIM)
+        throw new InputError(`model ${path} returned ${features.dims[1]} features per image; expected ${FEATURE_DIM}`);
       return features.data as Float32Array;
     },
   };

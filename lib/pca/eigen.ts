@@ -31,8 +31,14 @@ function combineRows(coefficients: Float64Array, src: Float64Array, rows: number
     const o = c * dim;
     for (let p = 0; p < rows; p += 4) {
       const base = c * rows + p;
-      const c0 = coefficients[base], c1 = coefficients[base + 1], c2 = coefficients[base + 2], c3 = coefficients[base + 3];
-      const s0 = p * dim, s1 = s0 + dim, s2 = s1 + dim, s3 = s2 + dim;
+      const c0 = coefficients[base],
+        c1 = coefficients[base + 1],
+        c2 = coefficients[base + 2],
+        c3 = coefficients[base + 3];
+      const s0 = p * dim,
+        s1 = s0 + dim,
+        s2 = s1 + dim,
+        s3 = s2 + dim;
       for (let t = 0; t < dim; t++) out[o + t] += c0 * src[s0 + t] + c1 * src[s1 + t] + c2 * src[s2 + t] + c3 * src[s3 + t];
     }
   }
@@ -100,7 +106,8 @@ export async function topEigenpairsOf(
   const { tolerance = 1e-10, maxIterations = 1000, oversample = 10 } = options;
   if (!Number.isInteger(k) || k < 1 || k > dim) throw new Error(`topEigenpairs: k=${k} must be an integer from 1 to dim=${dim}`);
   if (!(tolerance > 0)) throw new Error(`topEigenpairs: tolerance must be positive, got ${tolerance}`);
-  if (!Number.isInteger(maxIterations) || maxIterations < 1) throw new Error(`topEigenpairs: maxIterations must be a positive integer, got ${maxIterations}`);
+  if (!Number.isInteger(maxIterations) || maxIterations < 1)
+    throw new Error(`topEigenpairs: maxIterations must be a positive integer, got ${maxIterations}`);
   if (!Number.isInteger(oversample) || oversample < 0) throw new Error(`topEigenpairs: oversample must be a non-negative integer, got ${oversample}`);
 
   const b = Math.min(k + oversample, dim);

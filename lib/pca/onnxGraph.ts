@@ -129,18 +129,20 @@ function attribute(w: ProtoWriter, value: OnnxAttribute): void {
 
 /** Serialize a graph as an ONNX ModelProto (IR version 8, default-domain opset `opset`) that InferenceSession.create accepts. */
 export function encodeOnnxModel(graph: OnnxGraph, opset = 13): Uint8Array {
-  return new ProtoWriter()
-    .int(1, IR_VERSION)
-    .string(2, 'orchard')
-    .message(7, (g) => {
-      g.raw(encodeNodes(graph.nodes, ''));
-      g.string(2, graph.name);
-      for (const input of graph.inputs) g.message(11, (v) => valueInfo(v, input));
-      for (const output of graph.outputs) g.message(12, (v) => valueInfo(v, output));
-    })
-    // OperatorSetIdProto { domain = 1 (empty: the default ONNX domain), version = 2 }
-    .message(8, (o) => o.string(1, '').int(2, opset))
-    .finish();
+  return (
+    new ProtoWriter()
+      .int(1, IR_VERSION)
+      .string(2, 'orchard')
+      .message(7, (g) => {
+        g.raw(encodeNodes(graph.nodes, ''));
+        g.string(2, graph.name);
+        for (const input of graph.inputs) g.message(11, (v) => valueInfo(v, input));
+        for (const output of graph.outputs) g.message(12, (v) => valueInfo(v, output));
+      })
+      // OperatorSetIdProto { domain = 1 (empty: the default ONNX domain), version = 2 }
+      .message(8, (o) => o.string(1, '').int(2, opset))
+      .finish()
+  );
 }
 
 /** One field of a serialized protobuf message: its number, wire type and byte range (key included). */
@@ -166,7 +168,7 @@ function readVarint(bytes: Uint8Array, at: number): { value: number; next: numbe
 
 /** The top-level fields of a serialized message, in order; throws on bytes that are not protobuf. */
 function* protoFields(bytes: Uint8Array): Generator<ProtoField> {
-  for (let at = 0; at < bytes.length; ) {
+  for (let at = 0; at < bytes.length;) {
     const key = readVarint(bytes, at);
     const field = Math.floor(key.value / 8);
     const wireType = key.value % 8;
@@ -214,7 +216,8 @@ function concat(chunks: Uint8Array[]): Uint8Array {
 
 /** The name of a serialized ValueInfoProto. */
 function valueInfoName(bytes: Uint8Array): string | undefined {
-  for (const f of protoFields(bytes)) if (f.field === 1 && f.wireType === WIRE_BYTES) return new TextDecoder().decode(bytes.subarray(f.valueStart, f.end));
+  for (const f of protoFields(bytes))
+    if (f.field === 1 && f.wireType === WIRE_BYTES) return new TextDecoder().decode(bytes.subarray(f.valueStart, f.end));
   return undefined;
 }
 

@@ -8,7 +8,6 @@ import { topEigenpairs, topEigenpairsOf, type EigenOptions, type SymmetricOperat
 export { CovarianceAccumulator } from './covariance.js';
 export { mulberry32, topEigenpairs, type EigenOptions } from './eigen.js';
 
-
 /** A fitted PCA: the mean, the top-k principal axes and how much of the total variance each one explains. */
 export interface PcaModel {
   k: number;
@@ -27,9 +26,7 @@ function checkComponents(k: number, rows: number, dim: number): void {
   // The covariance of n rows has rank at most n - 1, so more components than that would be arbitrary directions.
   const maxK = Math.min(dim, rows - 1);
   if (!Number.isInteger(k) || k < 1 || k > maxK) {
-    throw new Error(
-      `PCA k=${k} is invalid for ${rows} rows of dimension ${dim}: k must be an integer from 1 to min(dim, rows - 1) = ${maxK}`,
-    );
+    throw new Error(`PCA k=${k} is invalid for ${rows} rows of dimension ${dim}: k must be an integer from 1 to min(dim, rows - 1) = ${maxK}`);
   }
 }
 
@@ -124,7 +121,8 @@ export class PcaFit {
 
   /** Add `count` rows stored row-major (count x dim) in `rows`; await it before the next call. */
   async addRows(rows: Float32Array, count: number): Promise<void> {
-    if (rows.length < count * this.dim) throw new Error(`addRows: ${count} rows of dim ${this.dim} need ${count * this.dim} values, got ${rows.length}`);
+    if (rows.length < count * this.dim)
+      throw new Error(`addRows: ${count} rows of dim ${this.dim} need ${count * this.dim} values, got ${rows.length}`);
     const total = this.#rows + count;
     if (!this.#accumulator && total > DIRECT_FIT_MAX_ROWS) {
       this.#accumulator = new CovarianceAccumulator(this.dim);

@@ -50,7 +50,8 @@ export const failedUri = (folder: string) => joinUri(folder, '_FAILED');
  * A record's temporary file, left where a process died between writing and renaming it (local disk writes through
  * `<name>.tmp-<uuid>`, lib/storage/storage.ts): Orchard's own, removed by the next commit or claim.
  */
-export const ORCHARD_TEMPORARY = /^(?:_SUCCESS|_COMMITTING|_ORCHARD|_FAILED|_PRUNING)\.tmp-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export const ORCHARD_TEMPORARY =
+  /^(?:_SUCCESS|_COMMITTING|_ORCHARD|_FAILED|_PRUNING)\.tmp-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** `runs/<id>/_PRUNING`: an earlier result being removed; its files are removed before it. */
 export const pruningUri = (folder: string) => joinUri(folder, '_PRUNING');
 

@@ -6,7 +6,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { InputError } from '../errors.js';
 import { ORCHARD_TEMPORARY, ownershipUri, resultFileUri, successUri } from './layout.js';
-import { OWNERSHIP_VERSION, ownershipSchema, readRecordIfThere, RESULT_FILE, successRecordSchema, type OwnershipRecord, type SuccessRecord } from './records.js';
+import {
+  OWNERSHIP_VERSION,
+  ownershipSchema,
+  readRecordIfThere,
+  RESULT_FILE,
+  successRecordSchema,
+  type OwnershipRecord,
+  type SuccessRecord,
+} from './records.js';
 import { isS3Uri, parseS3Uri, type Storage } from './storage.js';
 
 /** Local trees no output may be inside: the system's own, and virtual file systems where writes may never return. */
@@ -80,7 +88,9 @@ export async function inspectOutput(storage: Storage, output: string): Promise<O
   );
   if (record) {
     if (record.version > OWNERSHIP_VERSION) {
-      throw new InputError(`--output ${output} was claimed by a newer Orchard (ownership record version ${record.version}); upgrade Orchard to write into it`);
+      throw new InputError(
+        `--output ${output} was claimed by a newer Orchard (ownership record version ${record.version}); upgrade Orchard to write into it`,
+      );
     }
     return { kind: 'owned', record };
   }
@@ -135,13 +145,7 @@ export function damagedRecordFix(output: string): string {
 
 /** The latest committed result of an output (its `_SUCCESS`, checked), or undefined when it holds none. */
 export function readLatestResult(storage: Storage, output: string): Promise<SuccessRecord | undefined> {
-  return readRecordIfThere(
-    storage,
-    successUri(output),
-    successRecordSchema,
-    'an Orchard _SUCCESS record',
-    damagedRecordFix(output),
-  );
+  return readRecordIfThere(storage, successUri(output), successRecordSchema, 'an Orchard _SUCCESS record', damagedRecordFix(output));
 }
 
 /** The files at the top level of an output (the top files, features/ and pca/) whose names a result may use. */

@@ -97,11 +97,7 @@ function parquetCopyOptions(rowGroupSize?: number): string {
   return `(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1${rowGroup})`;
 }
 
-async function writeViaTempTable(
-  file: string,
-  columns: string,
-  fill: (appender: DuckDBAppender) => void,
-): Promise<void> {
+async function writeViaTempTable(file: string, columns: string, fill: (appender: DuckDBAppender) => void): Promise<void> {
   await writeAtomically(file, (tmpFile) =>
     withConnection(async (connection) => {
       // Temp tables are private to the connection, which is closed (freeing the table) right after.
@@ -137,10 +133,7 @@ function assertVectorRows(rows: VectorRows): void {
   assertPositiveInteger(rows.dim, 'dim');
   const count = rows.paths.length;
   if (rows.labels.length !== count || rows.vectors.length !== count * rows.dim) {
-    throw new Error(
-      `VectorRows mismatch: ${count} paths, ${rows.labels.length} labels, ` +
-        `${rows.vectors.length} floats for dim ${rows.dim}`,
-    );
+    throw new Error(`VectorRows mismatch: ${count} paths, ${rows.labels.length} labels, ` + `${rows.vectors.length} floats for dim ${rows.dim}`);
   }
 }
 
@@ -150,35 +143,39 @@ export async function writeVectorParquet(file: string, column: VectorColumn, row
   const { paths, labels, vectors, dim } = rows;
   const types = [VARCHAR, VARCHAR, ARRAY(FLOAT, dim)];
   const chunkRows = DuckDBVector.standardSize();
-  await writeViaTempTable(
-    file,
-    `path VARCHAR, label VARCHAR, ${quotedIdentifier(column)} FLOAT[${dim}]`,
-    (appender) => {
-      // Filling whole data chunks is ~20x faster than appendArray row by row.
-      for (let start = 0; start < paths.length; start += chunkRows) {
-        const end = Math.min(start + chunkRows, paths.length);
-        const chunk = DuckDBDataChunk.create(types, end - start);
-        chunk.setColumnValues(0, paths.slice(start, end));
-        chunk.setColumnValues(1, labels.slice(start, end));
-        // The FLOAT[dim] column's child vector holds the rows' floats back to back, exactly like `vectors`: one copy
-        // fills it (a part of 256 rows: 30 -> 19 ms of CPU against setting each value through the JS wrappers).
-        const child = duckdb.array_vector_get_child(duckdb.data_chunk_get_vector(chunk.chunk, 2));
-        const floats = vectors.subarray(start * dim, end * dim);
-        duckdb.copy_data_to_vector(child, 0, floats.buffer as ArrayBuffer, floats.byteOffset, floats.byteLength);
-        appender.appendDataChunk(chunk);
-      }
-    },
-  );
+  await writeViaTempTable(file, `path VARCHAR, label VARCHAR, ${quotedIdentifier(column)} FLOAT[${dim}]`, (appender) => {
+    // Filling whole data chunks is ~20x faster than appendArray row by row.
+    for (let start = 0; start < paths.length; start += chunkRows) {
+      const end = Math.min(start + chunkRows, paths.length);
+      const chunk = DuckDBDataChunk.create(types, end - start);
+      chunk.setColumnValues(0, paths.slice(start, end));
+      chunk.setColumnValues(1, labels.slice(start, end));
+      // The FLOAT[dim] column's child vector holds the rows' floats back to back, exactly like `vectors`: one copy
+      // fills it (a part of 256 rows: 30 -> 19 ms of CPU against setting each value through the JS wrappers).
+      const child = duckdb.array_vector_get_child(duckdb.data_chunk_get_vector(chunk.chunk, 2));
+      const floats = vectors.subarray(start * dim, end * dim);
+      duckdb.copy_data_to_vector(child, 0, floats.buffer as ArrayBuffer, floats.byteOffset, floats.byteLength);
+      appender.appendDataChunk(chunk);
+    }
+  });
 }
 
 /** Atomically writes a (path, error) Parquet file with ZSTD compression. */
 export async function writeErrorParquet(file: string, rows: { path: string; error: string }[]): Promise<void> {
-  await writeStringPairs(file, 'error', rows.map((row) => [row.path, row.error]));
+  await writeStringPairs(
+    file,
+    'error',
+    rows.map((row) => [row.path, row.error]),
+  );
 }
 
 /** Atomically writes (path, version) rows: the version of each image in a result, for incremental runs. */
 export async function writeVersionParquet(file: string, rows: { path: string; version: string }[]): Promise<void> {
-  await writeStringPairs(file, 'version', rows.map((row) => [row.path, row.version]));
+  await writeStringPairs(
+    file,
+    'version',
+    rows.map((row) => [row.path, row.version]),
+  );
 }
 
 async function writeStringPairs(file: string, column: string, rows: [string, string][]): Promise<void> {
@@ -232,8 +229,7 @@ export async function* readVectorParquet(
     // Parquet has no fixed-size list: the column comes back as FLOAT[] and the length is checked per row.
     // coalesce turns a NULL vector into a zero-length one, which that check rejects.
     const result = await connection.stream(
-      `SELECT path, label, coalesce(${quotedIdentifier(column)}::FLOAT[], []) ` +
-        `FROM read_parquet($1)${orderBy}`,
+      `SELECT path, label, coalesce(${quotedIdentifier(column)}::FLOAT[], []) ` + `FROM read_parquet($1)${orderBy}`,
       [fileList],
       [LIST(VARCHAR)],
     );
@@ -254,7 +250,8 @@ export async function* readVectorParquet(
       const childSize = duckdb.list_vector_get_size(rawList);
       const allValid = childSize > 0 && !duckdb.vector_get_validity(rawChild, Math.ceil(childSize / 64) * 8);
       const raw = allValid ? duckdb.vector_get_data(rawChild, childSize * Float32Array.BYTES_PER_ELEMENT) : undefined;
-      const rawFloats = raw && raw.byteOffset % Float32Array.BYTES_PER_ELEMENT === 0 ? new Float32Array(raw.buffer, raw.byteOffset, childSize) : undefined;
+      const rawFloats =
+        raw && raw.byteOffset % Float32Array.BYTES_PER_ELEMENT === 0 ? new Float32Array(raw.buffer, raw.byteOffset, childSize) : undefined;
       for (let i = 0; i < chunk.rowCount; i++) {
         const path = pathColumn.getItem(i);
         const label = labelColumn.getItem(i);
@@ -266,9 +263,7 @@ export async function* readVectorParquet(
           dim = length;
         }
         if (length !== dim || length === 0) {
-          throw new Error(
-            `readVectorParquet: ${column} of ${path} has ${length} values, expected ${dim || 'a non-empty vector'}`,
-          );
+          throw new Error(`readVectorParquet: ${column} of ${path} has ${length} values, expected ${dim || 'a non-empty vector'}`);
         }
         batch ??= { paths: [], labels: [], vectors: new Float32Array(batchRows * dim), rows: 0 };
         const offset = vectorColumn.getEntryOffset(i);
@@ -310,8 +305,7 @@ export async function mergeParquet(files: readonly string[], output: string, opt
   return writeAtomically(output, (tmpFile) =>
     withConnection(async (connection) => {
       const result = await connection.run(
-        `COPY (SELECT * FROM read_parquet($1) ORDER BY ${quotedIdentifier(options.orderBy)}) ` +
-          `TO $2 ${parquetCopyOptions(options.rowGroupSize)}`,
+        `COPY (SELECT * FROM read_parquet($1) ORDER BY ${quotedIdentifier(options.orderBy)}) ` + `TO $2 ${parquetCopyOptions(options.rowGroupSize)}`,
         [fileList, tmpFile],
         [LIST(VARCHAR), VARCHAR],
       );
@@ -321,9 +315,7 @@ export async function mergeParquet(files: readonly string[], output: string, opt
 }
 
 const jsonFriendly: DuckDBValueConverter<Json> = (value, type, converter) =>
-  typeof value === 'bigint' && value >= MIN_SAFE && value <= MAX_SAFE
-    ? Number(value)
-    : JsonDuckDBValueConverter(value, type, converter);
+  typeof value === 'bigint' && value >= MIN_SAFE && value <= MAX_SAFE ? Number(value) : JsonDuckDBValueConverter(value, type, converter);
 
 function toDuckDBValue(value: unknown): DuckDBValue {
   if (value === undefined) {

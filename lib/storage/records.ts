@@ -13,7 +13,8 @@ export const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 export const runIdSchema = z.string().regex(RUN_ID, 'not a Temporal run id (a UUID)');
 
 /** The files a result may hold, relative to its folder ('/'-separated); `_SUCCESS` is implied. */
-export const RESULT_FILE = /^(?:features\/(?:part-\d{6}|carried)\.parquet|pca\/pca-\d{6}\.parquet|pca_model\.json|errors\.parquet|versions\.parquet|report\.(?:html|png))$/;
+export const RESULT_FILE =
+  /^(?:features\/(?:part-\d{6}|carried)\.parquet|pca\/pca-\d{6}\.parquet|pca_model\.json|errors\.parquet|versions\.parquet|report\.(?:html|png))$/;
 const resultFiles = z
   .array(z.string().regex(RESULT_FILE, 'not a file of an Orchard result'))
   .refine((files) => new Set(files).size === files.length, 'a file is listed twice');
@@ -96,11 +97,14 @@ export const pcaModelSchema = z
     eigenvalues: z.array(finite),
     totalVariance: finite,
   })
-  .refine((m) => m.components.length === m.k && m.explainedVariance.length === m.k && m.eigenvalues.length === m.k, 'k does not match its arrays') satisfies z.ZodType<PcaModel>;
+  .refine(
+    (m) => m.components.length === m.k && m.explainedVariance.length === m.k && m.eigenvalues.length === m.k,
+    'k does not match its arrays',
+  ) satisfies z.ZodType<PcaModel>;
 
-export const manifestSchema = z.array(
-  z.object({ uri: z.string().min(1), label: z.string(), size: count, version: z.string() }),
-) satisfies z.ZodType<ManifestEntry[]>;
+export const manifestSchema = z.array(z.object({ uri: z.string().min(1), label: z.string(), size: count, version: z.string() })) satisfies z.ZodType<
+  ManifestEntry[]
+>;
 
 /** `carried.jsonl`: the images an incremental run carries over, one {path, version} object per line. */
 const carriedSchema = z.object({ path: z.string().min(1), version: z.string() });
@@ -108,7 +112,10 @@ export type CarriedImage = z.infer<typeof carriedSchema>;
 
 /** The carried-over images of a run's staging, each line checked. */
 export async function readCarried(storage: Storage, uri: string): Promise<CarriedImage[]> {
-  const lines = (await storage.read(uri)).toString('utf8').split('\n').filter((line) => line !== '');
+  const lines = (await storage.read(uri))
+    .toString('utf8')
+    .split('\n')
+    .filter((line) => line !== '');
   return lines.map((line, i) => {
     let parsed;
     try {

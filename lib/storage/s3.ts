@@ -34,7 +34,8 @@ export function s3UriProblem(uri: string): string | undefined {
   const match = /^s3:\/\/([^/]*)(?:\/(.*))?$/s.exec(uri);
   if (!match) return `${JSON.stringify(uri)} is not an S3 URI; write it as s3://bucket/prefix`;
   const [, bucket, key = ''] = match;
-  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) return `${JSON.stringify(uri)} has no valid bucket name (3-63 lowercase letters, digits, "." or "-")`;
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket))
+    return `${JSON.stringify(uri)} has no valid bucket name (3-63 lowercase letters, digits, "." or "-")`;
   const segments = key.replace(/\/$/, '').split('/');
   if (key !== '' && segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
     return `${JSON.stringify(uri)} has an empty, "." or ".." segment; write the prefix without them, e.g. s3://${bucket}/${segments.filter((p) => p && p !== '.' && p !== '..').join('/')}`;
@@ -127,13 +128,18 @@ export class S3Storage implements Storage {
     let token: string | undefined;
     do {
       const page = await this.call(prefix, () =>
-        this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: keyPrefix, Delimiter: '/', MaxKeys: Math.min(limit, 1000), ContinuationToken: token })),
+        this.client.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: keyPrefix, Delimiter: '/', MaxKeys: Math.min(limit, 1000), ContinuationToken: token }),
+        ),
       );
       for (const folder of page.CommonPrefixes ?? []) names.push((folder.Prefix ?? '').slice(keyPrefix.length).replace(/\/$/, ''));
       for (const object of page.Contents ?? []) names.push((object.Key ?? '').slice(keyPrefix.length));
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token && names.length < limit);
-    return names.filter((name) => name !== '').sort().slice(0, limit);
+    return names
+      .filter((name) => name !== '')
+      .sort()
+      .slice(0, limit);
   }
 
   async read(uri: string, options: ReadOptions = {}): Promise<Buffer> {
@@ -217,11 +223,15 @@ export class S3Storage implements Storage {
     for (let i = 0; i < uris.length; i += 1000) {
       const { bucket } = parseS3Uri(uris[i]);
       const chunk = uris.slice(i, i + 1000).map((u) => ({ Key: parseS3Uri(u).key }));
-      const answer = await this.call(context, () => this.client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: chunk, Quiet: true } })));
+      const answer = await this.call(context, () =>
+        this.client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: chunk, Quiet: true } })),
+      );
       const failed = answer.Errors ?? [];
       if (failed.length > 0) {
         const first = failed[0];
-        throw new Error(`could not remove ${failed.length} objects below ${context}, e.g. s3://${bucket}/${first.Key ?? ''}: ${first.Code ?? ''} ${first.Message ?? ''}`);
+        throw new Error(
+          `could not remove ${failed.length} objects below ${context}, e.g. s3://${bucket}/${first.Key ?? ''}: ${first.Code ?? ''} ${first.Message ?? ''}`,
+        );
       }
     }
   }

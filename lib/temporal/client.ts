@@ -23,8 +23,16 @@ export function sharedClient(address: string, namespace: string): Promise<Client
 
 /** A workflow id that says what the run is: `orchard-<dataset>-<UTC time>`. */
 export function pipelineWorkflowId(source: string, now = new Date()): string {
-  const dataset = source.replace(/\/+$/, '').split(/[/\\]/).pop()?.replace(/[^A-Za-z0-9._-]+/g, '-') || 'dataset';
-  return `orchard-${dataset}-${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+  const dataset =
+    source
+      .replace(/\/+$/, '')
+      .split(/[/\\]/)
+      .pop()
+      ?.replace(/[^A-Za-z0-9._-]+/g, '-') || 'dataset';
+  return `orchard-${dataset}-${now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}`;
 }
 
 /** One line describing where a run stands. */

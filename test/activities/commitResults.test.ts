@@ -79,7 +79,9 @@ async function tree(dir: string): Promise<Record<string, string>> {
 
 /** The files a committed result of `runId` holds at `prefix` ('' for the top level). */
 function committed(runId: string, parts: number, minute: number, prefix = ''): Record<string, string> {
-  const files: Record<string, string> = { [path.join(prefix, '_SUCCESS')]: JSON.stringify({ ...summaryOf(runId, minute), files: filesOf(parts) }, null, 2) + '\n' };
+  const files: Record<string, string> = {
+    [path.join(prefix, '_SUCCESS')]: JSON.stringify({ ...summaryOf(runId, minute), files: filesOf(parts) }, null, 2) + '\n',
+  };
   for (const file of filesOf(parts)) files[path.join(prefix, file)] = runId;
   return files;
 }
@@ -92,7 +94,10 @@ test('a commit archives the previous result whole, _SUCCESS lists the files, and
   const expected = { ...committed(SECOND, 2, 2), ...committed(FIRST, 4, 1, path.join('runs', FIRST)) };
   assert.deepEqual(await tree(output), expected);
   // A commit that stopped after writing _SUCCESS, before removing its marker: the retry removes it.
-  await write(committingUri(output), JSON.stringify({ runId: SECOND, attempt: 1, scheduledAt: 1000, stale: [], incoming: filesOf(2), cleared: true }));
+  await write(
+    committingUri(output),
+    JSON.stringify({ runId: SECOND, attempt: 1, scheduledAt: 1000, stale: [], incoming: filesOf(2), cleared: true }),
+  );
   await commit({ ...second, summary: summaryOf(SECOND, 2) });
   assert.deepEqual(await tree(output), expected);
 });
@@ -115,9 +120,17 @@ test("files the user put in the output, beside Orchard's or inside its folders, 
   const files = await tree(output);
   for (const [file, text] of Object.entries(users)) assert.equal(files[file], text, `${file} is still there`);
   assert.equal(files[path.join('runs', run(1), 'keep.txt')], 'kept');
-  const archived = Object.keys(files).filter((f) => /^runs\/[0-9a-f-]{36}\/_SUCCESS$/.test(f)).sort();
-  assert.deepEqual(archived, [runs - 3, runs - 2, runs - 1].map((n) => path.join('runs', run(n), '_SUCCESS')));
-  assert.deepEqual(Object.keys(files).filter((f) => f.startsWith(path.join('runs', run(1)))), [path.join('runs', run(1), 'keep.txt')]);
+  const archived = Object.keys(files)
+    .filter((f) => /^runs\/[0-9a-f-]{36}\/_SUCCESS$/.test(f))
+    .sort();
+  assert.deepEqual(
+    archived,
+    [runs - 3, runs - 2, runs - 1].map((n) => path.join('runs', run(n), '_SUCCESS')),
+  );
+  assert.deepEqual(
+    Object.keys(files).filter((f) => f.startsWith(path.join('runs', run(1)))),
+    [path.join('runs', run(1), 'keep.txt')],
+  );
 });
 
 test('a file the new result would replace, which no result of Orchard lists, stops the commit before it changes anything', async () => {
@@ -128,7 +141,10 @@ test('a file the new result would replace, which no result of Orchard lists, sto
   await write(path.join(output, 'report.html'), "the user's report");
   const before = await tree(output);
   await assert.rejects(commit({ ...second, summary: summaryOf(SECOND, 2) }), (err: Error) => {
-    assert.match(err.message, new RegExp(`${path.join(output, 'report.html')} was not written by Orchard, and the new result would replace it: move it out of`));
+    assert.match(
+      err.message,
+      new RegExp(`${path.join(output, 'report.html')} was not written by Orchard, and the new result would replace it: move it out of`),
+    );
     return true;
   });
   assert.deepEqual(await tree(output), before);
@@ -167,7 +183,18 @@ test('a retry after a partial move finishes it without losing the files already 
   await fs.rename(path.join(output, 'features', 'part-000000.parquet'), path.join(archive, 'features', 'part-000000.parquet'));
   await fs.rename(resultUri(output, 'pca_model.json'), resultUri(archive, 'pca_model.json'));
   await write(successUri(archive), JSON.stringify({ ...summaryOf(FIRST, 1), files: filesOf(1) }, null, 2) + '\n');
-  await write(committingUri(output), JSON.stringify({ runId: SECOND, attempt: 1, scheduledAt: 1000, previous: { ...summaryOf(FIRST, 1), files: filesOf(1) }, stale: [], incoming: filesOf(3), cleared: true }));
+  await write(
+    committingUri(output),
+    JSON.stringify({
+      runId: SECOND,
+      attempt: 1,
+      scheduledAt: 1000,
+      previous: { ...summaryOf(FIRST, 1), files: filesOf(1) },
+      stale: [],
+      incoming: filesOf(3),
+      cleared: true,
+    }),
+  );
   for (const file of partNames(2)) {
     await fs.rename(path.join(stagedResult(second.staging), file), path.join(output, file));
   }
@@ -181,7 +208,10 @@ test('files left by a commit that stopped and was given up are removed, and noth
   const next = await stage(output, THIRD, 2);
   await write(path.join(output, 'features', 'part-000007.parquet'), 'abandoned');
   await write(path.join(output, 'features', 'mine.parquet'), 'the user');
-  await write(committingUri(output), JSON.stringify({ runId: SECOND, attempt: 3, scheduledAt: 3000, stale: [], incoming: ['features/part-000007.parquet'], cleared: true }));
+  await write(
+    committingUri(output),
+    JSON.stringify({ runId: SECOND, attempt: 3, scheduledAt: 3000, stale: [], incoming: ['features/part-000007.parquet'], cleared: true }),
+  );
   await commit({ ...next, summary: summaryOf(THIRD, 3) });
   assert.deepEqual(await tree(output), { ...committed(THIRD, 2, 3), 'features/mine.parquet': 'the user' });
 });
@@ -190,7 +220,18 @@ test("another run's commit that stopped while archiving is finished first, so th
   const output = path.join(work, 'archiving');
   await commit({ ...(await stage(output, FIRST, 3)), summary: summaryOf(FIRST, 1) });
   // The other run removed the top-level _SUCCESS and moved one part into runs/<first>, then stopped.
-  await write(committingUri(output), JSON.stringify({ runId: SECOND, attempt: 1, scheduledAt: 1000, previous: { ...summaryOf(FIRST, 1), files: filesOf(3) }, stale: [], incoming: filesOf(9), cleared: false }));
+  await write(
+    committingUri(output),
+    JSON.stringify({
+      runId: SECOND,
+      attempt: 1,
+      scheduledAt: 1000,
+      previous: { ...summaryOf(FIRST, 1), files: filesOf(3) },
+      stale: [],
+      incoming: filesOf(9),
+      cleared: false,
+    }),
+  );
   await fs.rm(successUri(output));
   await fs.mkdir(path.join(output, 'runs', FIRST, 'features'), { recursive: true });
   await fs.rename(path.join(output, 'features', 'part-000000.parquet'), path.join(output, 'runs', FIRST, 'features', 'part-000000.parquet'));
@@ -204,7 +245,10 @@ async function claimedCommit(output: string, attempt: number, scheduledAt: numbe
   await commit({ ...(await stage(output, FIRST, 1)), summary: summaryOf(FIRST, 1) });
   const second = await stage(output, SECOND, 2);
   const previous = { ...summaryOf(FIRST, 1), files: filesOf(1) };
-  await write(committingUri(output), JSON.stringify({ runId: SECOND, attempt, scheduledAt, previous, stale: [], incoming: filesOf(2), cleared: false }));
+  await write(
+    committingUri(output),
+    JSON.stringify({ runId: SECOND, attempt, scheduledAt, previous, stale: [], incoming: filesOf(2), cleared: false }),
+  );
   return second;
 }
 
@@ -213,7 +257,9 @@ test('an older attempt that a newer one has taken over stops before moving anyth
   // Temporal timed attempt 1 out and started attempt 2, which wrote the marker; attempt 1 wakes up.
   const second = await claimedCommit(output, 2, 2000);
   const before = await tree(output);
-  await assert.rejects(commit({ ...second, summary: summaryOf(SECOND, 2) }, 1), { message: new RegExp(`taken over by run ${SECOND} \\(attempt 2\\)`) });
+  await assert.rejects(commit({ ...second, summary: summaryOf(SECOND, 2) }, 1), {
+    message: new RegExp(`taken over by run ${SECOND} \\(attempt 2\\)`),
+  });
   assert.deepEqual(await tree(output), before);
   await commit({ ...second, summary: summaryOf(SECOND, 2) }, 2);
   assert.deepEqual(await tree(output), { ...committed(SECOND, 2, 2), ...committed(FIRST, 1, 1, path.join('runs', FIRST)) });
@@ -279,7 +325,12 @@ test('an attempt taken over at any step stops at its next one, and the newer att
       const current = JSON.parse(text) as Record<string, unknown>;
       await fs.writeFile(committingUri(output), JSON.stringify({ ...current, attempt: 2, scheduledAt: 2000 }));
     };
-    const outcome = await intercepted(claim, () => commit({ ...second, summary: summaryOf(SECOND, 2) }, 1).then(() => 'finished', (err: Error) => err.message));
+    const outcome = await intercepted(claim, () =>
+      commit({ ...second, summary: summaryOf(SECOND, 2) }, 1).then(
+        () => 'finished',
+        (err: Error) => err.message,
+      ),
+    );
     if (point >= calls) {
       assert.ok(point >= 10, `the sweep covered only ${point} calls`);
       break;
@@ -290,6 +341,10 @@ test('an attempt taken over at any step stops at its next one, and the newer att
       assert.equal(topLevel(await tree(output))._SUCCESS, undefined, `claimed at call ${point}: the stopped attempt wrote no _SUCCESS`);
     }
     await commit({ ...second, summary: summaryOf(SECOND, 2) }, 2);
-    assert.deepEqual(await tree(output), { ...committed(SECOND, 2, 2), ...committed(FIRST, 3, 1, path.join('runs', FIRST)) }, `claimed at call ${point}`);
+    assert.deepEqual(
+      await tree(output),
+      { ...committed(SECOND, 2, 2), ...committed(FIRST, 3, 1, path.join('runs', FIRST)) },
+      `claimed at call ${point}`,
+    );
   }
 });

@@ -78,7 +78,8 @@ async function crashing(at: number, body: () => Promise<unknown>): Promise<{ cra
   try {
     await body();
   } catch (err) {
-    if (!state.crashed || !(err instanceof Error) || !/crashed before|the process is gone/.test(`${err.message} ${String(err.cause ?? '')}`)) throw err;
+    if (!state.crashed || !(err instanceof Error) || !/crashed before|the process is gone/.test(`${err.message} ${String(err.cause ?? '')}`))
+      throw err;
   } finally {
     armed = undefined;
   }
@@ -90,7 +91,14 @@ async function objects(storage: Storage, prefix: string): Promise<Map<string, Bu
   const found = new Map<string, Buffer>();
   if (!(await storage.exists(prefix))) return found;
   const base = prefix.replace(/[/\\]+$/, '');
-  for await (const object of storage.list(prefix)) found.set(object.uri.slice(base.length + 1).split(path.sep).join('/'), await storage.read(object.uri));
+  for await (const object of storage.list(prefix))
+    found.set(
+      object.uri
+        .slice(base.length + 1)
+        .split(path.sep)
+        .join('/'),
+      await storage.read(object.uri),
+    );
   return found;
 }
 
@@ -105,7 +113,11 @@ async function topLevelFiles(storage: Storage, output: string): Promise<string[]
 
 async function featureRows(storage: Storage, base: string, files: string[]): Promise<number> {
   return withScratchDir(path.join(work, 'scratch'), async (scratch) => {
-    const local = await localCopies(storage, files.filter((f) => f.startsWith('features/')).map((f) => resultFileUri(base, f)), scratch);
+    const local = await localCopies(
+      storage,
+      files.filter((f) => f.startsWith('features/')).map((f) => resultFileUri(base, f)),
+      scratch,
+    );
     const [row] = await queryParquet('SELECT count(*) AS n FROM read_parquet($1)', [local]);
     return Number(row.n);
   });
@@ -131,7 +143,9 @@ async function assertRecovered(storage: Storage, output: string, latest: string,
   assert.deepEqual(runs, [...archived].sort(), `${where}: the archived runs`);
   for (const id of archived) {
     const record = await readRecord(storage, joinUri(output, 'runs', id, '_SUCCESS'), successRecordSchema, 'an archived _SUCCESS', '');
-    const present = [...all.keys()].filter((name) => name.startsWith(`runs/${id}/`) && name !== `runs/${id}/_SUCCESS`).map((name) => name.slice(`runs/${id}/`.length));
+    const present = [...all.keys()]
+      .filter((name) => name.startsWith(`runs/${id}/`) && name !== `runs/${id}/_SUCCESS`)
+      .map((name) => name.slice(`runs/${id}/`.length));
     assert.deepEqual(present.sort(), [...record.files].sort(), `${where}: runs/${id} holds exactly its files`);
   }
 }
@@ -142,7 +156,12 @@ async function writeOldRuns(storage: Storage, output: string): Promise<void> {
     const folder = joinUri(output, 'runs', id);
     const files = ['features/part-000000.parquet', 'pca_model.json'];
     for (const file of files) await storage.write(resultFileUri(folder, file), `old result ${i}`);
-    const summary = { ...JSON.parse(JSON.stringify(await readLatestResult(storage, output))), runId: id, finishedAt: `2020-01-0${i + 1}T00:00:00.000Z`, files };
+    const summary = {
+      ...JSON.parse(JSON.stringify(await readLatestResult(storage, output))),
+      runId: id,
+      finishedAt: `2020-01-0${i + 1}T00:00:00.000Z`,
+      files,
+    };
     await storage.write(joinUri(folder, '_SUCCESS'), JSON.stringify(summary));
   }
 }
@@ -155,13 +174,16 @@ function keptRuns(earlier: string[]): string[] {
 
 /** What a crash point is about: the step and the kind of change, so the table reads the same on both backends. */
 function phaseOf(step: string, mutation: StorageMutation, output: string): string {
-  const rel = mutation.uri.slice(output.replace(/[/\\]+$/, '').length + 1).split(path.sep).join('/');
+  const rel = mutation.uri
+    .slice(output.replace(/[/\\]+$/, '').length + 1)
+    .split(path.sep)
+    .join('/');
   const staged = rel.replace(/^_staging\/[^/]+\/(result\/)?/, '');
   const inStaging = rel.startsWith('_staging/');
   const { operation } = mutation;
   if (rel === '_ORCHARD') return 'write the ownership record _ORCHARD';
   if (rel === '_COMMITTING') return operation === 'remove' ? 'remove _COMMITTING' : 'write _COMMITTING';
-  if (rel === '_SUCCESS') return operation === 'remove' ? 'remove the previous result\'s _SUCCESS' : 'write _SUCCESS';
+  if (rel === '_SUCCESS') return operation === 'remove' ? "remove the previous result's _SUCCESS" : 'write _SUCCESS';
   if (operation === 'removeAll' && /^_staging\/[^/]+$/.test(rel)) return 'remove the staging folder';
   // Files move 16 at a time, and on S3 each move is a copy and then a delete: which change comes n-th within a batch
   // varies from run to run, so a batch of moves is one row.
@@ -256,10 +278,7 @@ const TABLE_END = '<!-- crash-points:end -->';
 
 /** The table of docs/reliability.md: one row per step and kind of change, its crash points on each backend. */
 function table(local: Row[], s3Rows: Row[]): string {
-  const lines = [
-    '| step | crashed just before | points (local / S3) | a reader that checks `_SUCCESS` finds |',
-    '| --- | --- | --- | --- |',
-  ];
+  const lines = ['| step | crashed just before | points (local / S3) | a reader that checks `_SUCCESS` finds |', '| --- | --- | --- | --- |'];
   const keyOf = (r: Row) => `${r.step}\u0000${r.phase}\u0000${r.reader}`;
   // In the order of the run: S3 has every kind of change local disk has, and the deletes that follow its copies.
   const keys = [...new Set([...s3Rows.map(keyOf), ...local.map(keyOf)])];
@@ -271,12 +290,16 @@ function table(local: Row[], s3Rows: Row[]): string {
   return lines.join('\n');
 }
 
-test('a crash before any storage mutation of any step, on local disk and on S3, loses nothing and misleads no reader', { timeout: 20 * 60_000 }, async () => {
-  const local = await sweep('local', path.join(work, 'local'));
-  const onS3 = await sweep('S3', 's3://crash/out');
-  const expected = table(local, onS3);
-  console.log(expected);
-  const doc = await fs.readFile(path.join(projectRoot, 'docs', 'reliability.md'), 'utf8');
-  const documented = doc.slice(doc.indexOf(TABLE_START) + TABLE_START.length, doc.indexOf(TABLE_END)).trim();
-  assert.equal(documented, expected, 'docs/reliability.md shows the crash points this sweep found (the table printed above)');
-});
+test(
+  'a crash before any storage mutation of any step, on local disk and on S3, loses nothing and misleads no reader',
+  { timeout: 20 * 60_000 },
+  async () => {
+    const local = await sweep('local', path.join(work, 'local'));
+    const onS3 = await sweep('S3', 's3://crash/out');
+    const expected = table(local, onS3);
+    console.log(expected);
+    const doc = await fs.readFile(path.join(projectRoot, 'docs', 'reliability.md'), 'utf8');
+    const documented = doc.slice(doc.indexOf(TABLE_START) + TABLE_START.length, doc.indexOf(TABLE_END)).trim();
+    assert.equal(documented, expected, 'docs/reliability.md shows the crash points this sweep found (the table printed above)');
+  },
+);

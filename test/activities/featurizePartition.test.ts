@@ -35,7 +35,11 @@ after(async () => {
 });
 
 test('a retried partition overwrites its own part: the aggregate holds every image exactly once', async () => {
-  const listing: ListImagesResult = await activity.run(listImages, { ...context, glob: '*.jpg', partitionSize: 6, k: 2, incremental: false, maxConcurrentPartitions: 1, claimant: testClaimant }, config);
+  const listing: ListImagesResult = await activity.run(
+    listImages,
+    { ...context, glob: '*.jpg', partitionSize: 6, k: 2, incremental: false, maxConcurrentPartitions: 1, claimant: testClaimant },
+    config,
+  );
   assert.deepEqual(listing, { images: 13, reused: 0, partitions: 3, labels: 2, bytes: listing.bytes });
   const results: FeaturizePartitionResult[] = [];
   for (let partition = 0; partition < listing.partitions; partition++) {
@@ -81,14 +85,25 @@ test('a retry that no longer fails removes the errors part an earlier attempt wr
   const flaky = path.join(source, 'apple_red_1', 'flaky.jpg');
   await fs.writeFile(flaky, 'not a jpeg yet');
   const run: RunContext = { source, output: path.join(work, 'flaky-out'), staging: path.join(work, 'flaky-out', '_staging', 'r') };
-  const listing: ListImagesResult = await activity.run(listImages, { ...run, glob: '*.jpg', partitionSize: 8, k: 2, incremental: false, maxConcurrentPartitions: 1, claimant: testClaimant }, config);
+  const listing: ListImagesResult = await activity.run(
+    listImages,
+    { ...run, glob: '*.jpg', partitionSize: 8, k: 2, incremental: false, maxConcurrentPartitions: 1, claimant: testClaimant },
+    config,
+  );
   assert.equal(listing.partitions, 1);
   const first: FeaturizePartitionResult = await activity.run(featurizePartition, { ...run, partition: 0, maxImageBytes }, config);
   assert.equal(first.failed, 1);
   assert.ok(await fs.stat(errorsPartUri(run.staging, 0)), 'the failing attempt wrote an errors part');
 
   // The file is complete now (a copy that was still uploading, say); Temporal runs the partition again.
-  await fs.copyFile(path.join(source, 'apple_red_1', (await fs.readdir(path.join(source, 'apple_red_1'))).find((f) => f !== 'flaky.jpg')!), flaky);
+  await fs.copyFile(
+    path.join(
+      source,
+      'apple_red_1',
+      (await fs.readdir(path.join(source, 'apple_red_1'))).find((f) => f !== 'flaky.jpg')!,
+    ),
+    flaky,
+  );
   const retried: FeaturizePartitionResult = await activity.run(featurizePartition, { ...run, partition: 0, maxImageBytes }, config);
   assert.deepEqual([retried.featurized, retried.failed], [4, 0]);
   await assert.rejects(fs.stat(errorsPartUri(run.staging, 0)), { code: 'ENOENT' });
@@ -100,7 +115,11 @@ test('a staged errors part that went missing fails the aggregate instead of drop
   await copySample(source, ['eggplant_violet_1'], 4);
   await writeBrokenImages(path.join(source, 'eggplant_violet_1'));
   const run: RunContext = { source, output: path.join(work, 'lost-out'), staging: path.join(work, 'lost-out', '_staging', 'r') };
-  const listing: ListImagesResult = await activity.run(listImages, { ...run, glob: '*.jpg', partitionSize: 64, k: 2, incremental: false, maxConcurrentPartitions: 1, claimant: testClaimant }, config);
+  const listing: ListImagesResult = await activity.run(
+    listImages,
+    { ...run, glob: '*.jpg', partitionSize: 64, k: 2, incremental: false, maxConcurrentPartitions: 1, claimant: testClaimant },
+    config,
+  );
   const result: FeaturizePartitionResult = await activity.run(featurizePartition, { ...run, partition: 0, maxImageBytes }, config);
   assert.deepEqual([listing.partitions, result.featurized, result.failed], [1, 4, 3]);
   await fs.rm(errorsPartUri(run.staging, 0));
@@ -113,11 +132,18 @@ test('a features part that went missing fails the aggregate and names the datase
   const source = path.join(work, 'gone');
   await copySample(source, ['eggplant_violet_1'], 6);
   const run: RunContext = { source, output: path.join(work, 'gone-out'), staging: path.join(work, 'gone-out', '_staging', 'r') };
-  const listing: ListImagesResult = await activity.run(listImages, { ...run, glob: '*.jpg', partitionSize: 3, k: 2, incremental: false, maxConcurrentPartitions: 1, claimant: testClaimant }, config);
+  const listing: ListImagesResult = await activity.run(
+    listImages,
+    { ...run, glob: '*.jpg', partitionSize: 3, k: 2, incremental: false, maxConcurrentPartitions: 1, claimant: testClaimant },
+    config,
+  );
   assert.equal(listing.partitions, 2);
-  for (let partition = 0; partition < listing.partitions; partition++) await activity.run(featurizePartition, { ...run, partition, maxImageBytes }, config);
+  for (let partition = 0; partition < listing.partitions; partition++)
+    await activity.run(featurizePartition, { ...run, partition, maxImageBytes }, config);
   await fs.rm(featuresPartUri(run.staging, 1));
   await assert.rejects(activity.run(aggregateFeatures, { ...run, partitions: 2 }, config), {
-    message: new RegExp(`1 of the 2 files of the features dataset under ${featuresDatasetUri(stagedResult(run.staging)).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} are missing`),
+    message: new RegExp(
+      `1 of the 2 files of the features dataset under ${featuresDatasetUri(stagedResult(run.staging)).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} are missing`,
+    ),
   });
 });

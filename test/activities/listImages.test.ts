@@ -26,8 +26,14 @@ test('tail partitions shrink from the full size to 32 images, in whole batches o
   for (const remaining of [1, 31, 32, 33, 63, 64, 100, 900, 1151]) {
     const sizes = tailPartitionSizes(remaining, 128, 8);
     assert.equal(sum(sizes), remaining, `${remaining}: ${sizes}`);
-    assert.ok(sizes.every((size) => size <= 128), `${remaining}: ${sizes}`);
-    assert.ok(sizes.every((size, i) => i === 0 || size <= sizes[i - 1]), `${remaining}: not shrinking: ${sizes}`);
+    assert.ok(
+      sizes.every((size) => size <= 128),
+      `${remaining}: ${sizes}`,
+    );
+    assert.ok(
+      sizes.every((size, i) => i === 0 || size <= sizes[i - 1]),
+      `${remaining}: not shrinking: ${sizes}`,
+    );
     // Only a remainder below 32 may make a smaller partition, and then it is the only one.
     assert.ok(sizes.every((size) => size >= 32) || sizes.length === 1, `${remaining}: ${sizes}`);
     assert.ok(sizes.filter((size) => size % 8 !== 0).length <= 1, `${remaining}: ${sizes}`);
@@ -45,10 +51,20 @@ test('without parallelism, or with partitions of 32 or fewer, every partition is
 });
 
 test('a run that fits in one wave gets one partition per slot, within one image of each other', () => {
-  for (const [images, maxSize, parallelism] of [[900, 256, 4], [1024, 256, 4], [13, 5, 8], [40, 128, 8], [7, 128, 4], [1, 256, 4]]) {
+  for (const [images, maxSize, parallelism] of [
+    [900, 256, 4],
+    [1024, 256, 4],
+    [13, 5, 8],
+    [40, 128, 8],
+    [7, 128, 4],
+    [1, 256, 4],
+  ]) {
     const sizes = oneWavePartitionSizes(images, maxSize, parallelism);
     assert.equal(sum(sizes), images, `${images}: ${sizes}`);
-    assert.ok(sizes.every((size) => size <= maxSize && size > 0), `${images}: ${sizes}`);
+    assert.ok(
+      sizes.every((size) => size <= maxSize && size > 0),
+      `${images}: ${sizes}`,
+    );
     assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1, `${images}: ${sizes}`);
   }
   assert.deepEqual(oneWavePartitionSizes(900, 256, 4), [225, 225, 225, 225]);
@@ -68,8 +84,21 @@ async function manifestParts(staging: string, listing: ListImagesResult): Promis
 test('the sample lists into full partitions in listing order, then shrinking ones that mix the folders', async () => {
   const staging = path.join(work, 'staging');
   const config = { ...loadWorkerConfig(), scratchDir: path.join(work, 'scratch') };
-  const input = { source: defaultSampleDir, output: path.join(work, 'out'), staging, glob: '*.jpg', k: 5, incremental: false, maxConcurrentPartitions: 1, claimant: testClaimant };
-  const listing: ListImagesResult = await new MockActivityEnvironment().run(listImages, { ...input, partitionSize: 64, maxConcurrentPartitions: 4 }, config);
+  const input = {
+    source: defaultSampleDir,
+    output: path.join(work, 'out'),
+    staging,
+    glob: '*.jpg',
+    k: 5,
+    incremental: false,
+    maxConcurrentPartitions: 1,
+    claimant: testClaimant,
+  };
+  const listing: ListImagesResult = await new MockActivityEnvironment().run(
+    listImages,
+    { ...input, partitionSize: 64, maxConcurrentPartitions: 4 },
+    config,
+  );
   const parts = await manifestParts(staging, listing);
   const sizes = parts.map((part) => part.length);
   assert.deepEqual(sizes, [...Array(9).fill(64), ...tailPartitionSizes(900 - 9 * 64, 64, 4)]);
@@ -86,10 +115,23 @@ test('the sample lists into full partitions in listing order, then shrinking one
 test('the sample fits in one wave: one partition per slot, each mixing all 15 folders, the same on every listing', async () => {
   const staging = path.join(work, 'staging-wave');
   const config = { ...loadWorkerConfig(), scratchDir: path.join(work, 'scratch') };
-  const input = { source: defaultSampleDir, output: path.join(work, 'out'), staging, glob: '*.jpg', k: 5, incremental: false, claimant: testClaimant, partitionSize: 256, maxConcurrentPartitions: 4 };
+  const input = {
+    source: defaultSampleDir,
+    output: path.join(work, 'out'),
+    staging,
+    glob: '*.jpg',
+    k: 5,
+    incremental: false,
+    claimant: testClaimant,
+    partitionSize: 256,
+    maxConcurrentPartitions: 4,
+  };
   const listing: ListImagesResult = await new MockActivityEnvironment().run(listImages, input, config);
   const parts = await manifestParts(staging, listing);
-  assert.deepEqual(parts.map((part) => part.length), [225, 225, 225, 225]);
+  assert.deepEqual(
+    parts.map((part) => part.length),
+    [225, 225, 225, 225],
+  );
   for (const part of parts) assert.equal(new Set(part.map((entry) => entry.label)).size, 15);
   assert.equal(new Set(parts.flat().map((entry) => entry.uri)).size, 900);
   // A retried listing writes the same partitions.

@@ -11,5 +11,8 @@ test('the fan-out and the featurize task queue come from the worker unless the i
   const set = await resolveInput({ source: 's', output: 'o', maxConcurrentPartitions: 2, featurizeTaskQueue: 'cpu' }, config);
   assert.equal(set.maxConcurrentPartitions, 2);
   assert.equal(set.featurizeTaskQueue, 'cpu');
-  await assert.rejects(resolveInput({ source: 's', output: 'o', maxConcurrentPartitions: -1 }, config), /"maxConcurrentPartitions" must be a whole number/);
+  await assert.rejects(
+    resolveInput({ source: 's', output: 'o', maxConcurrentPartitions: -1 }, config),
+    /"maxConcurrentPartitions" must be a whole number/,
+  );
 });

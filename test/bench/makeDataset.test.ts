@@ -37,7 +37,8 @@ test('makes the same 60 valid JPEGs, 4 per class, on every run, and a re-run wri
     assert.equal(metadata.format, 'jpeg', file);
     assert.equal(metadata.isProgressive, false, file);
     for (const side of [info.width, info.height]) assert.ok(side >= 98 && side <= 1061, `${file} is ${info.width}x${info.height}`);
-    if (/^(cucumber|eggplant)/.test(file)) assert.ok(info.height > 1.5 * info.width, `${file} is ${info.width}x${info.height}, no longer tall and narrow`);
+    if (/^(cucumber|eggplant)/.test(file))
+      assert.ok(info.height > 1.5 * info.width, `${file} is ${info.width}x${info.height}, no longer tall and narrow`);
   }
 
   assert.deepEqual(await listJpegs(second), files);
@@ -57,7 +58,13 @@ test('makes the same 60 valid JPEGs, 4 per class, on every run, and a re-run wri
 test('with --size 100, every image is 100 x 100 like the real Fruits-360, and the manifest says so', async () => {
   const out = path.join(tempDir, 'fruits-100');
   const summary = await generateDataset({ out, count: 30, source: sampleDir, seed: 3, size: 100 });
-  assert.deepEqual([summary.width, summary.height], [{ min: 100, median: 100, max: 100 }, { min: 100, median: 100, max: 100 }]);
+  assert.deepEqual(
+    [summary.width, summary.height],
+    [
+      { min: 100, median: 100, max: 100 },
+      { min: 100, median: 100, max: 100 },
+    ],
+  );
   for (const file of await listJpegs(out)) {
     const metadata = await sharp(path.join(out, file)).metadata();
     assert.deepEqual([metadata.format, metadata.width, metadata.height], ['jpeg', 100, 100], file);

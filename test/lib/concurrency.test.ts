@@ -54,6 +54,9 @@ test('createdOnce shares one creation per key and retries after a failed one', a
   assert.equal(await cache('a', create), 1);
   assert.equal(await cache('a', create), 1, 'shared');
   assert.equal(await cache('b', create), 2, 'one per key');
-  await assert.rejects(cache('c', async () => Promise.reject(new Error('no model'))), /no model/);
+  await assert.rejects(
+    cache('c', async () => Promise.reject(new Error('no model'))),
+    /no model/,
+  );
   assert.equal(await cache('c', create), 3, 'a failed creation is not kept');
 });

@@ -4,7 +4,18 @@ import { test } from 'node:test';
 import { parsePipelineArgs } from '../../scripts/cli.js';
 
 test('parses the pipeline command line', () => {
-  const { input, workflowId } = parsePipelineArgs(['--source', 'in', '--output', 's3://bkt/p', '--k', '7', '--partition-size', '32', '--workflow-id', 'w1']);
+  const { input, workflowId } = parsePipelineArgs([
+    '--source',
+    'in',
+    '--output',
+    's3://bkt/p',
+    '--k',
+    '7',
+    '--partition-size',
+    '32',
+    '--workflow-id',
+    'w1',
+  ]);
   assert.equal(input.source, path.resolve('in'));
   assert.equal(input.output, 's3://bkt/p');
   assert.equal(input.k, 7);

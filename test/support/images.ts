@@ -10,7 +10,10 @@ export const sampleDir = realpathSync(process.env.ORCHARD_SAMPLE_DIR || defaultS
 export async function copySample(dir: string, labels: string[], perLabel: number): Promise<string[]> {
   const copied: string[] = [];
   for (const label of labels) {
-    const files = (await fs.readdir(path.join(sampleDir, label))).filter((f) => f.endsWith('.jpg')).sort().slice(0, perLabel);
+    const files = (await fs.readdir(path.join(sampleDir, label)))
+      .filter((f) => f.endsWith('.jpg'))
+      .sort()
+      .slice(0, perLabel);
     await fs.mkdir(path.join(dir, label), { recursive: true });
     for (const file of files) {
       await fs.copyFile(path.join(sampleDir, label, file), path.join(dir, label, file));

@@ -56,14 +56,19 @@ export class PipelineRun {
         name: 'listImages',
         run: async (attempt) => {
           const input = { ...this.context, glob: '*.jpg', partitionSize: 4, maxConcurrentPartitions: 2, k: 2, incremental: this.incremental };
-          this.listing = await this.activity(attempt).run(listImages, { ...input, claimant: { workflowId: `wf-${this.runId}`, runId: this.runId } }, this.config);
+          this.listing = await this.activity(attempt).run(
+            listImages,
+            { ...input, claimant: { workflowId: `wf-${this.runId}`, runId: this.runId } },
+            this.config,
+          );
         },
       },
     ];
     for (let partition = 0; partition < (this.listing?.partitions ?? 2); partition++) {
       steps.push({
         name: 'featurizePartition',
-        run: (attempt) => this.activity(attempt).run(featurizePartition, { ...this.context, partition, maxImageBytes: pipelineDefaults.maxImageBytes }, this.config),
+        run: (attempt) =>
+          this.activity(attempt).run(featurizePartition, { ...this.context, partition, maxImageBytes: pipelineDefaults.maxImageBytes }, this.config),
       });
     }
     steps.push(

@@ -59,7 +59,13 @@ export async function verifyResult(dir: string, summary: RunSummary, expected: {
     'SELECT any_value(typeof(features::FLOAT[1280])) AS t, min(len(features)) AS shortest, max(len(features)) AS longest, count(*) AS n, count(DISTINCT path) AS paths FROM read_parquet($1)',
     [files],
   );
-  assert.deepEqual(schema, { t: `FLOAT[${FEATURE_DIM}]`, shortest: FEATURE_DIM, longest: FEATURE_DIM, n: expected.paths.length, paths: expected.paths.length });
+  assert.deepEqual(schema, {
+    t: `FLOAT[${FEATURE_DIM}]`,
+    shortest: FEATURE_DIM,
+    longest: FEATURE_DIM,
+    n: expected.paths.length,
+    paths: expected.paths.length,
+  });
 
   const features = await readAllVectors(files, 'features');
   assert.deepEqual(features.paths, [...expected.paths].sort());

@@ -11,7 +11,12 @@ import { findFreePortBase } from '../../dev/ports.js';
 export async function startTestS3Server(dataDir: string): Promise<S3Server> {
   // The server listens on base..base+6 and, for gRPC, 10,000 above each.
   const base = await findFreePortBase([...Array(7).keys()].flatMap((i) => [i, 10_000 + i]));
-  const server = await startS3Server({ port: base, dataDir, accessKey: `test-${randomBytes(6).toString('hex')}`, secretKey: randomBytes(18).toString('hex') });
+  const server = await startS3Server({
+    port: base,
+    dataDir,
+    accessKey: `test-${randomBytes(6).toString('hex')}`,
+    secretKey: randomBytes(18).toString('hex'),
+  });
   Object.assign(process.env, {
     AWS_ENDPOINT_URL_S3: server.endpoint,
     AWS_ACCESS_KEY_ID: server.accessKey,
@@ -28,7 +33,9 @@ export async function createBucket(name: string): Promise<void> {
 
 /** Upload every file below `dir` to s3://bucket/prefix/<relative path>; returns the URIs. */
 export async function uploadDirectory(dir: string, bucket: string, prefix: string): Promise<string[]> {
-  const files = (await fs.readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
+  const files = (await fs.readdir(dir, { recursive: true, withFileTypes: true }))
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath, e.name));
   const client = s3ClientFor();
   await Promise.all(
     startBounded(files, 16, async (file) => {

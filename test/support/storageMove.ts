@@ -5,7 +5,8 @@ async function contents(storage: Storage, prefix: string): Promise<Record<string
   const found: Record<string, string> = {};
   if (!(await storage.exists(prefix))) return found;
   const base = prefix.replace(/[/\\]+$/, '') + (prefix.startsWith('s3://') ? '/' : '');
-  for await (const object of storage.list(prefix)) found[object.uri.slice(base.length).replace(/^[/\\]/, '')] = (await storage.read(object.uri)).toString();
+  for await (const object of storage.list(prefix))
+    found[object.uri.slice(base.length).replace(/^[/\\]/, '')] = (await storage.read(object.uri)).toString();
   return found;
 }
 
@@ -51,6 +52,9 @@ export async function checkStorageContract(storage: Storage, base: string): Prom
 
   await storage.write(at('big.jpg'), Buffer.alloc(2048));
   assert.equal((await storage.read(at('big.jpg'), { maxBytes: 2048 })).length, 2048);
-  await assert.rejects(storage.read(at('big.jpg'), { maxBytes: 2047 }), (err: Error) => err instanceof ObjectTooLarge && /larger than maxImageBytes/.test(err.message));
+  await assert.rejects(
+    storage.read(at('big.jpg'), { maxBytes: 2047 }),
+    (err: Error) => err instanceof ObjectTooLarge && /larger than maxImageBytes/.test(err.message),
+  );
   await storage.removeAll(base);
 }

@@ -53,7 +53,9 @@ test('one control worker and three featurize workers on separate task queues com
   await verifyResult(await fetchResult('s3://fleet/Results', path.join(work, 'fetched')), summary, { paths: images, k: 3 });
 
   const events = (await handle.fetchHistory()).events ?? [];
-  const scheduled = new Map(events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => [String(e.eventId), e.activityTaskScheduledEventAttributes!]));
+  const scheduled = new Map(
+    events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => [String(e.eventId), e.activityTaskScheduledEventAttributes!]),
+  );
   const byType = new Map<string, Set<string>>();
   for (const event of events) {
     const started = event.activityTaskStartedEventAttributes;
@@ -66,8 +68,16 @@ test('one control worker and three featurize workers on separate task queues com
   const featurizers = byType.get('featurizePartition') ?? new Set();
   const pids = featurize.children.map((child) => `${child.pid}@`);
   assert.equal(featurizers.size, 3, `featurize workers that took part: ${[...featurizers].join(', ')}`);
-  for (const identity of featurizers) assert.ok(pids.some((pid) => identity.startsWith(pid)), identity);
+  for (const identity of featurizers)
+    assert.ok(
+      pids.some((pid) => identity.startsWith(pid)),
+      identity,
+    );
   for (const type of ['listImages', 'aggregateFeatures', 'fitPca', 'commitResults']) {
-    assert.deepEqual([...(byType.get(type) ?? [])].map((id) => id.split('@')[0]), [String(control.children[0].pid)], type);
+    assert.deepEqual(
+      [...(byType.get(type) ?? [])].map((id) => id.split('@')[0]),
+      [String(control.children[0].pid)],
+      type,
+    );
   }
 });

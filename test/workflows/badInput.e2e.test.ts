@@ -67,10 +67,16 @@ test('truncated, empty and text files named .jpg go to errors.parquet and the ru
   assert.equal(summary.featurized, good.length);
   assert.equal(summary.failed, broken.length);
   const errors = await queryParquet('SELECT path, error FROM read_parquet($1) ORDER BY path', [path.join(output, 'errors.parquet')]);
-  assert.deepEqual(errors.map((e) => e.path), [...broken].sort());
+  assert.deepEqual(
+    errors.map((e) => e.path),
+    [...broken].sort(),
+  );
   for (const e of errors) assert.match(String(e.error), /empty file|not a readable image/);
   const features = await queryParquet('SELECT path FROM read_parquet($1) ORDER BY path', [path.join(output, 'features', '*.parquet')]);
-  assert.deepEqual(features.map((r) => r.path), [...good].sort());
+  assert.deepEqual(
+    features.map((r) => r.path),
+    [...good].sort(),
+  );
 });
 
 test('a missing source fails at once with a message naming it', async () => {

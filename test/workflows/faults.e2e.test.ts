@@ -5,7 +5,13 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { CancelledFailure, WorkflowFailedError, type Client, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import {
+  CancelledFailure,
+  WorkflowFailedError,
+  type Client,
+  type WorkflowHandle,
+  type WorkflowHandleWithFirstExecutionRunId,
+} from '@temporalio/client';
 import { connectClient, failureReason } from '../../lib/temporal/client.js';
 import { delay } from '../../lib/concurrency.js';
 import type { PipelineInput, PipelineProgress, RunSummary } from '../../lib/contract.js';
@@ -74,7 +80,10 @@ async function featurizing(handle: WorkflowHandle, partitionsDone: number): Prom
 async function assertExactlyOnce(output: string, summary: RunSummary): Promise<void> {
   assert.equal(summary.featurized, images.length);
   const rows = await queryParquet('SELECT path FROM read_parquet($1) ORDER BY path', [path.join(output, 'features', '*.parquet')]);
-  assert.deepEqual(rows.map((r) => r.path), [...images].sort());
+  assert.deepEqual(
+    rows.map((r) => r.path),
+    [...images].sort(),
+  );
 }
 
 test('a worker process killed with SIGKILL mid-featurization: the other finishes, every image exactly once', async () => {
@@ -103,14 +112,20 @@ test('every worker process killed during the local steps after featurizing: the 
   await assertExactlyOnce(output, summary);
   // The dead worker's workflow task timed out and the steps it had not recorded ran again elsewhere.
   const events = (await handle.fetchHistory()).events ?? [];
-  assert.ok(events.some((e) => e.workflowTaskTimedOutEventAttributes), 'the open workflow task timed out');
+  assert.ok(
+    events.some((e) => e.workflowTaskTimedOutEventAttributes),
+    'the open workflow task timed out',
+  );
 });
 
 test('every worker process killed during the commit, once the new result is in place and before _SUCCESS: the retry completes it', async () => {
   const output = path.join(work, 'out-commit-kill');
   const token = path.join(work, 'commit-kill-token');
   // The drill (workers/crashDrill.ts): the process about to write the top-level _SUCCESS kills itself, once.
-  const pool = await workers('kill-commit', 2, { ORCHARD_CRASH_DRILL: `commitResults:write:${path.join(output, '_SUCCESS')}`, ORCHARD_CRASH_DRILL_TOKEN: token });
+  const pool = await workers('kill-commit', 2, {
+    ORCHARD_CRASH_DRILL: `commitResults:write:${path.join(output, '_SUCCESS')}`,
+    ORCHARD_CRASH_DRILL_TOKEN: token,
+  });
   const first = (await (await start('kill-commit', { output })).result()) as RunSummary;
   await fs.writeFile(token, 'armed');
   const handle = await start('kill-commit', { output });
@@ -157,7 +172,9 @@ test('activities failing transiently are retried with backoff and the run comple
   const summary = (await handle.result()) as RunSummary;
   await assertExactlyOnce(path.join(work, `out-${runs}`), summary);
   const history = await handle.fetchHistory();
-  const failedAttempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes && (e.activityTaskStartedEventAttributes.attempt ?? 1) > 1);
+  const failedAttempts = (history.events ?? []).filter(
+    (e) => e.activityTaskStartedEventAttributes && (e.activityTaskStartedEventAttributes.attempt ?? 1) > 1,
+  );
   assert.ok(failedAttempts.length >= 1, 'retried attempts show in the history');
 });
 
@@ -175,7 +192,6 @@ test('a non-retryable failure fails the run fast with a clear message and leaves
   // The new output was claimed (its ownership record) before the run failed; nothing else was left in it.
   assert.deepEqual(await fs.readdir(path.join(work, `out-${runs}`)).catch(() => []), ['_ORCHARD']);
 });
-
 
 test('cancelling a run stops its activities promptly and leaves the previous result as it was', async () => {
   await workers('cancel', 2);
@@ -197,7 +213,9 @@ test('cancelling a run stops its activities promptly and leaves the previous res
   assert.ok(seconds < 10, `the run took ${seconds} s to stop`);
   // The workflow waited for its activities: each one asked to cancel ended (cancelled, or done) before the run closed.
   const history = (await handle.fetchHistory()).events ?? [];
-  const requested = history.filter((e) => e.activityTaskCancelRequestedEventAttributes).map((e) => String(e.activityTaskCancelRequestedEventAttributes!.scheduledEventId));
+  const requested = history
+    .filter((e) => e.activityTaskCancelRequestedEventAttributes)
+    .map((e) => String(e.activityTaskCancelRequestedEventAttributes!.scheduledEventId));
   const ended = new Set(
     history
       .map((e) => e.activityTaskCanceledEventAttributes ?? e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes)
@@ -206,7 +224,10 @@ test('cancelling a run stops its activities promptly and leaves the previous res
   );
   assert.ok(requested.length > 0, 'activities in flight were asked to cancel');
   for (const id of requested) assert.ok(ended.has(id), `activity ${id} ended before the run closed`);
-  assert.ok(history.some((e) => e.activityTaskCanceledEventAttributes), 'a featurize activity stopped part-way on the cancellation');
+  assert.ok(
+    history.some((e) => e.activityTaskCanceledEventAttributes),
+    'a featurize activity stopped part-way on the cancellation',
+  );
   assert.deepEqual(await snapshotFiles(output), previous);
 });
 

@@ -71,7 +71,10 @@ test('a 100,000-image run continues as new and every history stays far below the
   assert.equal(summary.images, IMAGES);
   assert.equal(summary.featurized, IMAGES - PARTITIONS);
   assert.equal(calls.size, PARTITIONS, 'every partition was featurized');
-  assert.ok([...calls.values()].every((n) => n === 1), 'no partition was featurized twice');
+  assert.ok(
+    [...calls.values()].every((n) => n === 1),
+    'no partition was featurized twice',
+  );
 
   // Follow the chain of runs through their continue-as-new events and measure each history.
   const runs: { events: number; bytes: number; largestEvent: number }[] = [];

@@ -21,7 +21,7 @@ const expectedErrors: Record<string, RegExp> = {};
 /** A JPEG whose header claims 20,000 x 20,000 pixels: the decompression-bomb guard must refuse it before decoding. */
 function claimHugeSize(jpeg: Buffer): Buffer {
   const bomb = Buffer.from(jpeg);
-  for (let i = 2; i < bomb.length - 9; ) {
+  for (let i = 2; i < bomb.length - 9;) {
     const marker = bomb[i + 1];
     if (marker === 0xc0 || marker === 0xc2) {
       bomb.writeUInt16BE(20_000, i + 5);
@@ -87,14 +87,30 @@ test('every odd file lands in the features or in errors.parquet with a reason, a
   assert.equal(summary.failed, errorFiles.length);
 
   const features = await queryParquet('SELECT path, label FROM read_parquet($1) ORDER BY path', [path.join(output, 'features', '*.parquet')]);
-  assert.deepEqual(features.map((r) => r.path), [...expectedFeatures].sort());
+  assert.deepEqual(
+    features.map((r) => r.path),
+    [...expectedFeatures].sort(),
+  );
   for (const row of features) assert.equal(row.label, path.basename(path.dirname(String(row.path))));
   const errors = await queryParquet('SELECT path, error FROM read_parquet($1) ORDER BY path', [path.join(output, 'errors.parquet')]);
-  assert.deepEqual(errors.map((r) => r.path), [...errorFiles].sort());
+  assert.deepEqual(
+    errors.map((r) => r.path),
+    [...errorFiles].sort(),
+  );
   for (const row of errors) assert.match(String(row.error), expectedErrors[String(row.path)], String(row.path));
 
   assert.deepEqual(await tree(source), sourceBefore, 'the source is untouched');
   assert.deepEqual((await fs.readdir(work)).sort(), [...workBefore, 'out'].sort(), 'nothing new beside the output');
   assert.deepEqual(await fs.readdir(path.join(work, 'scratch')), [], 'scratch files are removed');
-  assert.deepEqual((await fs.readdir(output)).sort(), ['_ORCHARD', '_SUCCESS', 'errors.parquet', 'features', 'pca', 'pca_model.json', 'report.html', 'report.png', 'versions.parquet']);
+  assert.deepEqual((await fs.readdir(output)).sort(), [
+    '_ORCHARD',
+    '_SUCCESS',
+    'errors.parquet',
+    'features',
+    'pca',
+    'pca_model.json',
+    'report.html',
+    'report.png',
+    'versions.parquet',
+  ]);
 });

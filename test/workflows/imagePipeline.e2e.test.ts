@@ -44,9 +44,17 @@ test('all 900 sample images: folder labels, real features, a PCA that matches an
   const images = await imagesBelow(sampleDir);
   assert.equal(images.length, 900);
   firstFeatures = await verifyResult(output, summary, { paths: images, k: 5 });
-  const folders = (await fs.readdir(sampleDir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
-  const labels = await queryParquet('SELECT label, count(*) AS n FROM read_parquet($1) GROUP BY 1 ORDER BY 1', [path.join(output, 'features', '*.parquet')]);
-  assert.deepEqual(labels.map((r) => [r.label, r.n]), folders.map((f) => [f, 60]));
+  const folders = (await fs.readdir(sampleDir, { withFileTypes: true }))
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
+  const labels = await queryParquet('SELECT label, count(*) AS n FROM read_parquet($1) GROUP BY 1 ORDER BY 1', [
+    path.join(output, 'features', '*.parquet'),
+  ]);
+  assert.deepEqual(
+    labels.map((r) => [r.label, r.n]),
+    folders.map((f) => [f, 60]),
+  );
 
   // The Web UI shows the counts (memo) and each featurize activity with its summary.
   const { memo } = await env.client.workflow.getHandle('e2e-first').describe();
@@ -58,14 +66,21 @@ test('all 900 sample images: folder labels, real features, a PCA that matches an
   // 900 images fit in one wave of partitions: one per activity slot (the test worker resolves the fan-out: its slots).
   const partitions = oneWavePartitionSizes(900, pipelineDefaults.partitionSize, pipeline.config.maxConcurrentPartitions).length;
   assert.equal(summaries.length, partitions);
-  assert.deepEqual(summaries, [...Array(partitions).keys()].map((i) => `partition ${i + 1} of ${partitions}`));
+  assert.deepEqual(
+    summaries,
+    [...Array(partitions).keys()].map((i) => `partition ${i + 1} of ${partitions}`),
+  );
   // A run this small makes the steps after featurizing local activities: markers, no activity tasks on the server.
   // The commit, which changes the output, is an ordinary activity: everything before it is recorded by then.
   const scheduled = events.map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter((name) => name);
   assert.deepEqual([...new Set(scheduled)], ['listImages', 'featurizePartition', 'commitResults']);
   const localTypes = events
     .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')
-    .map((e) => (JSON.parse(Buffer.from(e.markerRecordedEventAttributes!.details!.data!.payloads![0].data!).toString('utf8')) as { activity_type: string }).activity_type);
+    .map(
+      (e) =>
+        (JSON.parse(Buffer.from(e.markerRecordedEventAttributes!.details!.data!.payloads![0].data!).toString('utf8')) as { activity_type: string })
+          .activity_type,
+    );
   // 900 vectors fit in memory, so fitPca projects them itself and no projection step follows.
   assert.deepEqual(localTypes, [
     'resolveInput',
@@ -99,8 +114,18 @@ test('report.html renders in a real headless browser, and report.png is the same
   }
   const page = pathToFileURL(path.join(output, 'report.html')).href;
   // Flags that keep Chromium off the network and out of any profile (this machine has no network).
-  const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', `--user-data-dir=${path.join(work, 'chromium-profile')}`, '--window-size=1280,900'];
+  const flags = [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    `--user-data-dir=${path.join(work, 'chromium-profile')}`,
+    '--window-size=1280,900',
+  ];
   const dom = execFileSync(chromium, [...flags, '--dump-dom', page], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'ignore'] });
   assert.equal((dom.match(/<circle /g) ?? []).length, 900, 'one point per image');
   assert.match(dom, /Explained variance/);
@@ -119,7 +144,20 @@ test('report.html renders in a real headless browser, and report.png is the same
 test('started from the temporal CLI, a second run over the same output gives the same rows and no duplicates', async () => {
   assert.ok(firstFeatures, 'needs the first run');
   const input = JSON.stringify({ source: sampleDir, output, k: 5 });
-  const args = ['workflow', 'start', '--address', env.address, '--task-queue', 'orchard', '--type', 'imagePipeline', '--workflow-id', 'e2e-cli', '--input', input];
+  const args = [
+    'workflow',
+    'start',
+    '--address',
+    env.address,
+    '--task-queue',
+    'orchard',
+    '--type',
+    'imagePipeline',
+    '--workflow-id',
+    'e2e-cli',
+    '--input',
+    input,
+  ];
   const cli = spawn(temporalCliPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let printed = '';
   cli.stdout.on('data', (d) => (printed += d));

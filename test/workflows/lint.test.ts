@@ -15,9 +15,18 @@ test('workflows may not import Node built-ins, I/O libraries or project values',
   const messages = await lintWorkflow(
     "import fs from 'node:fs';\nimport sharp from 'sharp';\nimport { loadWorkerConfig } from '../lib/config.js';\nexport const all = [fs, sharp, loadWorkerConfig];\n",
   );
-  assert.ok(messages.some((m) => m.includes("'node:fs'")), messages.join('\n'));
-  assert.ok(messages.some((m) => m.includes("'sharp'")), messages.join('\n'));
-  assert.ok(messages.some((m) => m.includes("'../lib/config.js'")), messages.join('\n'));
+  assert.ok(
+    messages.some((m) => m.includes("'node:fs'")),
+    messages.join('\n'),
+  );
+  assert.ok(
+    messages.some((m) => m.includes("'sharp'")),
+    messages.join('\n'),
+  );
+  assert.ok(
+    messages.some((m) => m.includes("'../lib/config.js'")),
+    messages.join('\n'),
+  );
 });
 
 test('workflows may import @temporalio/workflow, sibling workflow files and project types', async () => {

@@ -59,7 +59,10 @@ test('an output that holds files Orchard did not write is refused at once, names
     await fs.writeFile(path.join(output, file), text);
   }
   const before = await snapshotFiles(output);
-  assert.match(await refusal({ source, output }), /checkOutput: --output .*users-folder already holds files that Orchard did not write: features, pca, report.html, runs\. .*choose a new --output/);
+  assert.match(
+    await refusal({ source, output }),
+    /checkOutput: --output .*users-folder already holds files that Orchard did not write: features, pca, report.html, runs\. .*choose a new --output/,
+  );
   assert.deepEqual(await snapshotFiles(output), before);
 
   // What the original notebook's mode("overwrite").parquet(...) leaves: an empty _SUCCESS beside part files.
@@ -67,7 +70,10 @@ test('an output that holds files Orchard did not write is refused at once, names
   await fs.mkdir(spark);
   await fs.writeFile(path.join(spark, '_SUCCESS'), '');
   await fs.writeFile(path.join(spark, 'part-00000-1.snappy.parquet'), 'x');
-  assert.match(await refusal({ source, output: spark }), /already holds files that Orchard did not write: _SUCCESS, part-00000-1.snappy.parquet \(its _SUCCESS looks like a Spark or Hadoop output\)/);
+  assert.match(
+    await refusal({ source, output: spark }),
+    /already holds files that Orchard did not write: _SUCCESS, part-00000-1.snappy.parquet \(its _SUCCESS looks like a Spark or Hadoop output\)/,
+  );
 });
 
 test("the user's own files in an Orchard output survive every run and the pruning of old results; a clash is refused before any work", async () => {
@@ -117,13 +123,23 @@ test('one writer per output: runs started together to one output, under any spel
   await fs.symlink(work, path.join(work, 'spellings', 'work'));
   const outputs = [output, path.join(work, 'spellings', 'work', 'contested'), `${output}/`, output, output, output];
   const handles = await Promise.all(outputs.map((o) => start({ source, output: o })));
-  const outcomes = await Promise.all(handles.map((h) => h.result().then(() => 'completed', (e: unknown) => failureReason(e))));
+  const outcomes = await Promise.all(
+    handles.map((h) =>
+      h.result().then(
+        () => 'completed',
+        (e: unknown) => failureReason(e),
+      ),
+    ),
+  );
   const completed = outcomes.filter((o) => o === 'completed');
   assert.equal(completed.length, 1, JSON.stringify(outcomes));
   const winner = handles[outcomes.indexOf('completed')].workflowId;
   for (const [i, outcome] of outcomes.entries()) {
     if (outcome === 'completed') continue;
-    assert.match(outcome, new RegExp(`acquireOutput: .*contested is being written by workflow ${winner} \\(run [0-9a-f-]+\\); .*wait for it to finish, or cancel it`));
+    assert.match(
+      outcome,
+      new RegExp(`acquireOutput: .*contested is being written by workflow ${winner} \\(run [0-9a-f-]+\\); .*wait for it to finish, or cancel it`),
+    );
     const scheduled = ((await handles[i].fetchHistory()).events ?? []).filter((e) => e.activityTaskScheduledEventAttributes);
     assert.deepEqual(scheduled, [], `${handles[i].workflowId} did no work`);
   }
@@ -136,7 +152,10 @@ test('a run whose images all fail says so and keeps errors.parquet where the use
   await writeBrokenImages(path.join(broken, 'pear_1'));
   const output = path.join(work, 'out-broken');
   const reason = await refusal({ source: broken, output });
-  const match = /aggregateFeatures: none of the 3 images could be read and decoded \(e\.g\. .*empty\.jpg: not a readable image: empty file \(0 bytes\)\); errors\.parquet lists the reason for each: (\S+); check --source and --glob/.exec(reason);
+  const match =
+    /aggregateFeatures: none of the 3 images could be read and decoded \(e\.g\. .*empty\.jpg: not a readable image: empty file \(0 bytes\)\); errors\.parquet lists the reason for each: (\S+); check --source and --glob/.exec(
+      reason,
+    );
   assert.ok(match, reason);
   const rows = await queryParquet('SELECT path, error FROM read_parquet($1) ORDER BY path', [match[1]]);
   assert.equal(rows.length, 3);
@@ -148,17 +167,24 @@ test('a run whose images are all the same picture fails at the PCA, saying so', 
   const [one] = await copySample(path.join(work, 'one'), ['pear_1'], 1);
   await fs.mkdir(copies, { recursive: true });
   for (let i = 0; i < 5; i++) await fs.copyFile(one, path.join(copies, `copy-${i}.jpg`));
-  assert.match(await refusal({ source: path.dirname(copies), output: path.join(work, 'out-copies') }), /fitPca: all 5 feature vectors are the same .* the images are copies of one picture/);
+  assert.match(
+    await refusal({ source: path.dirname(copies), output: path.join(work, 'out-copies') }),
+    /fitPca: all 5 feature vectors are the same .* the images are copies of one picture/,
+  );
 });
 
 test('a file larger than maxImageBytes is not read: it becomes a row of errors.parquet', async () => {
   const mixed = path.join(work, 'mixed', 'noise');
   await fs.mkdir(mixed, { recursive: true });
   for (let i = 0; i < 3; i++) {
-    await sharp({ create: { width: 32, height: 32, channels: 3, background: { r: 40 * i, g: 120, b: 200 - 40 * i } } }).jpeg().toFile(path.join(mixed, `small-${i}.jpg`));
+    await sharp({ create: { width: 32, height: 32, channels: 3, background: { r: 40 * i, g: 120, b: 200 - 40 * i } } })
+      .jpeg()
+      .toFile(path.join(mixed, `small-${i}.jpg`));
   }
   const noise = Buffer.from(Array.from({ length: 600 * 600 * 3 }, (_, i) => (i * 2654435761) >>> 24));
-  await sharp(noise, { raw: { width: 600, height: 600, channels: 3 } }).jpeg({ quality: 100 }).toFile(path.join(mixed, 'large.jpg'));
+  await sharp(noise, { raw: { width: 600, height: 600, channels: 3 } })
+    .jpeg({ quality: 100 })
+    .toFile(path.join(mixed, 'large.jpg'));
   assert.ok((await fs.stat(path.join(mixed, 'large.jpg'))).size > 64 * 1024);
   // A 3 GiB file named .jpg (sparse: it takes no disk), past what a Buffer holds, which used to fail the whole run.
   await fs.writeFile(path.join(mixed, 'huge.jpg'), '');
@@ -167,15 +193,23 @@ test('a file larger than maxImageBytes is not read: it becomes a row of errors.p
   const summary = await run({ source: path.dirname(mixed), output, maxImageBytes: 64 * 1024 });
   assert.deepEqual([summary.featurized, summary.failed], [3, 2]);
   const errors = await queryParquet('SELECT path, error FROM read_parquet($1) ORDER BY path', [path.join(output, 'errors.parquet')]);
-  assert.deepEqual(errors.map((e) => e.path), [path.join(mixed, 'huge.jpg'), path.join(mixed, 'large.jpg')]);
+  assert.deepEqual(
+    errors.map((e) => e.path),
+    [path.join(mixed, 'huge.jpg'), path.join(mixed, 'large.jpg')],
+  );
   assert.match(String(errors[0].error), /not read: the file is 3072\.0 MiB, larger than maxImageBytes \(0\.1 MiB\)/);
   assert.match(String(errors[1].error), /not read: the file is \d+\.\d MiB, larger than maxImageBytes \(0\.1 MiB\)/);
 });
 
 test('a run with no worker on its featurize task queue fails after a bounded wait, naming the queue and what to start', async () => {
   const reason = await refusal({ source, output: path.join(work, 'out-no-worker'), featurizeTaskQueue: 'nobody-polls-this' });
-  assert.match(reason, /no worker polls task queue "nobody-polls-this" for featurize activities \(waited 3 s\): start one .*ORCHARD_FEATURIZE_TASK_QUEUE=nobody-polls-this/);
-  assert.match(await refusal({ source, output: path.join(work, 'out-history'), maxHistoryEvents: 3 }), /"maxHistoryEvents" must be a whole number from 100 /);
+  assert.match(
+    reason,
+    /no worker polls task queue "nobody-polls-this" for featurize activities \(waited 3 s\): start one .*ORCHARD_FEATURIZE_TASK_QUEUE=nobody-polls-this/,
+  );
+  assert.match(
+    await refusal({ source, output: path.join(work, 'out-history'), maxHistoryEvents: 3 }),
+    /"maxHistoryEvents" must be a whole number from 100 /,
+  );
   assert.match(await refusal({ source, output: path.join(work, 'out-glob'), glob: '[jpg' }), /"glob": glob "\[jpg" has an unclosed "\["/);
 });
-

@@ -78,7 +78,10 @@ test('broken images with an S3 output: errors.parquet lists them (found by listi
   const good = (await imagesBelow(source)).filter((file) => !broken.includes(file));
   await verifyResult(local, summary, { paths: good, k: 5 });
   const errors = await queryParquet('SELECT path FROM read_parquet($1) ORDER BY path', [path.join(local, 'errors.parquet')]);
-  assert.deepEqual(errors.map((row) => row.path), [...broken].sort());
+  assert.deepEqual(
+    errors.map((row) => row.path),
+    [...broken].sort(),
+  );
 });
 
 test('an incremental run into an S3 output carries the earlier vectors over from S3 and archives the earlier result whole', async () => {
@@ -96,7 +99,9 @@ test('an incremental run into an S3 output carries the earlier vectors over from
   const { files, ...recorded } = JSON.parse(await fs.readFile(path.join(archived, '_SUCCESS'), 'utf8')) as RunSummary & { files: string[] };
   assert.deepEqual(recorded, first);
   assert.ok(files.includes('features/part-000000.parquet'), 'the archived _SUCCESS lists its files');
-  const [rows] = await queryParquet('SELECT count(*) AS n, count(DISTINCT path) AS paths FROM read_parquet($1)', [path.join(archived, 'features', '*.parquet')]);
+  const [rows] = await queryParquet('SELECT count(*) AS n, count(DISTINCT path) AS paths FROM read_parquet($1)', [
+    path.join(archived, 'features', '*.parquet'),
+  ]);
   assert.deepEqual(rows, { n: 20, paths: 20 });
 });
 
@@ -168,13 +173,19 @@ test("S3 outputs: someone else's prefix, refused credentials and a '..' URI fail
     /checkOutput: --output s3:\/\/fruits\/legacy already holds files that Orchard did not write: _SUCCESS, features, report.html \(its _SUCCESS looks like a Spark or Hadoop output\)/,
   );
   assert.deepEqual(await objects('s3://fruits/legacy'), before);
-  assert.match(await failure({ source: subsetDir, output: 's3://fruits/a/../evil', k: 5 }), /has an empty, "\." or "\.\." segment; .*s3:\/\/fruits\/a\/evil/);
+  assert.match(
+    await failure({ source: subsetDir, output: 's3://fruits/a/../evil', k: 5 }),
+    /has an empty, "\." or "\.\." segment; .*s3:\/\/fruits\/a\/evil/,
+  );
 
   const saved = process.env.AWS_ACCESS_KEY_ID;
   process.env.AWS_ACCESS_KEY_ID = 'intruder';
   try {
     // The output is checked before any work, so its refused credentials fail the run at once, not after retries.
-    assert.match(await failure({ source: subsetDir, output: 's3://fruits/Results-denied', k: 5 }), /checkOutput: access to s3:\/\/fruits\/Results-denied.* was refused \(.*HTTP 403\)/);
+    assert.match(
+      await failure({ source: subsetDir, output: 's3://fruits/Results-denied', k: 5 }),
+      /checkOutput: access to s3:\/\/fruits\/Results-denied.* was refused \(.*HTTP 403\)/,
+    );
   } finally {
     process.env.AWS_ACCESS_KEY_ID = saved;
   }

@@ -60,7 +60,10 @@ test('the fast path decodes at the smallest scale M/8 that keeps both sides at l
   assert.deepEqual(await decodedAt(1000, 300), { width: 750, height: 225 }, '6/8: the short side decides');
   assert.deepEqual(await decodedAt(448, 448), { width: 224, height: 224 }, '4/8, no resize left to do');
   assert.deepEqual(await decodedAt(100, 100), { width: 100, height: 100 }, 'smaller images are decoded whole');
-  assert.ok(out.subarray(0, INPUT_BYTES_PER_IMAGE).every((v) => v === 0), 'nothing written before the offset');
+  assert.ok(
+    out.subarray(0, INPUT_BYTES_PER_IMAGE).every((v) => v === 0),
+    'nothing written before the offset',
+  );
   assert.throws(() => decodeJpeg224(photo, out, INPUT_BYTES_PER_IMAGE + 1), /output too small/);
   assert.throws(() => decodeJpeg224(photo.subarray(0, 200), out, 0), /JPEG/);
 });
@@ -99,7 +102,7 @@ function withoutColourProfile(jpeg: Buffer): Buffer {
 /** The JPEG with its frame header claiming another size. */
 function claimSize(jpeg: Buffer, width: number, height: number): Buffer {
   const copy = Buffer.from(jpeg);
-  for (let i = 2; i < copy.length - 9; ) {
+  for (let i = 2; i < copy.length - 9;) {
     if (copy[i + 1] === 0xc0 || copy[i + 1] === 0xc2) {
       copy.writeUInt16BE(height, i + 5);
       copy.writeUInt16BE(width, i + 7);
@@ -111,13 +114,21 @@ function claimSize(jpeg: Buffer, width: number, height: number): Buffer {
 }
 
 test('grey, alpha and EXIF-rotated images decode to three channels, not rotated, on either path', async () => {
-  const gray = await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 200, g: 200, b: 200 } } }).greyscale().png().toBuffer();
+  const gray = await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 200, g: 200, b: 200 } } })
+    .greyscale()
+    .png()
+    .toBuffer();
   assert.ok(Math.abs((await scaled(decodeImage(gray)))[0] - (200 / 127.5 - 1)) < 0.02);
-  const greyJpeg = await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 90, g: 90, b: 90 } } }).greyscale().jpeg().toBuffer();
+  const greyJpeg = await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 90, g: 90, b: 90 } } })
+    .greyscale()
+    .jpeg()
+    .toBuffer();
   assert.ok(plainJpeg(greyJpeg));
   const greyPixels = await scaled(decodeImage(greyJpeg));
   assert.ok(Math.abs(greyPixels[0] - (90 / 127.5 - 1)) < 0.03 && greyPixels[0] === greyPixels[1] && greyPixels[1] === greyPixels[2]);
-  const alpha = await sharp({ create: { width: 50, height: 50, channels: 4, background: { r: 255, g: 0, b: 0, alpha: 0.5 } } }).png().toBuffer();
+  const alpha = await sharp({ create: { width: 50, height: 50, channels: 4, background: { r: 255, g: 0, b: 0, alpha: 0.5 } } })
+    .png()
+    .toBuffer();
   const alphaPixels = await scaled(decodeImage(alpha));
   assert.equal(alphaPixels[0], 1);
   assert.equal(alphaPixels[1], -1);
@@ -143,7 +154,10 @@ test('broken input is rejected with a reason', async () => {
 });
 
 test("the fast path's features stay within cosine 0.995 of sharp's on the sample (4 photos per class)", async () => {
-  const labels = (await fs.readdir(sampleDir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const labels = (await fs.readdir(sampleDir, { withFileTypes: true }))
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
   const photos: Buffer[] = [];
   for (const label of labels) for (const index of [0, 15, 30, 45]) photos.push(await samplePhoto(label, index));
   const model = await loadFeatureModel({ path: defaultModelPath, threads: 1 });

@@ -16,7 +16,11 @@ test('the model takes RGBA bytes, ignores alpha and scales like preprocess_input
   const features = await model.embed(pixels, count);
   const original = await ort.InferenceSession.create(defaultModelPath, { intraOpNumThreads: 1 });
   const rgb = pixels.filter((_, i) => i % 4 !== 3);
-  const input = new ort.Tensor('float32', Float32Array.from(rgb, (x) => x / 127.5 - 1), [count, 224, 224, 3]);
+  const input = new ort.Tensor(
+    'float32',
+    Float32Array.from(rgb, (x) => x / 127.5 - 1),
+    [count, 224, 224, 3],
+  );
   const expected = (await original.run({ input })).features.data as Float32Array;
   assert.equal(features.length, count * FEATURE_DIM);
   // Equal up to float rounding: scaling in float32 inside the graph may differ from the double-precision formula by

@@ -145,7 +145,10 @@ test('GramKernel: odd row counts and runs longer than one session run match the 
     for (let i = 0; i < dim; i++) {
       for (let j = i; j < dim; j++) {
         const e = expected[i * dim + j];
-        assert.ok(Math.abs(out[i * stride + j] - e) <= 1e-12 * Math.sqrt(expected[i * dim + i] * expected[j * dim + j]), `count ${count} [${i},${j}]`);
+        assert.ok(
+          Math.abs(out[i * stride + j] - e) <= 1e-12 * Math.sqrt(expected[i * dim + i] * expected[j * dim + j]),
+          `count ${count} [${i},${j}]`,
+        );
       }
     }
     assert.equal(out[stride], 42);
@@ -187,7 +190,11 @@ test('addRowsFast on ReLU-like features at dim 1280: covariance within 2e-5, PCA
   const fast = new CovarianceAccumulator(dim);
   // Concurrent calls (not awaited one by one) must give the same sums.
   const pending: Promise<void>[] = [];
-  for (const [from, to] of [[0, 2048], [2048, 2900], [2900, 3000]]) {
+  for (const [from, to] of [
+    [0, 2048],
+    [2048, 2900],
+    [2900, 3000],
+  ]) {
     const batch = rows.subarray(from * dim, to * dim);
     reference.addRows(batch, to - from);
     pending.push(fast.addRowsFast(batch, to - from));

@@ -2,7 +2,16 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EigenvalueDecomposition, Matrix, QrDecomposition } from 'ml-matrix';
 import { PCA } from 'ml-pca';
-import { CovarianceAccumulator, fitPcaFromAccumulator, fitPcaFromRows, mulberry32, PcaFit, projectRows, topEigenpairs, type PcaModel } from '../../../lib/pca/pca.js';
+import {
+  CovarianceAccumulator,
+  fitPcaFromAccumulator,
+  fitPcaFromRows,
+  mulberry32,
+  PcaFit,
+  projectRows,
+  topEigenpairs,
+  type PcaModel,
+} from '../../../lib/pca/pca.js';
 
 function gaussian(random: () => number): () => number {
   return () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
@@ -105,7 +114,10 @@ function assertMatchesMlPca(model: PcaModel, rows: Float64Array, count: number, 
   assert.equal(model.rows, count, `${what}: rows`);
   assert.equal(model.components.length, model.k, `${what}: components`);
   for (let c = 0; c < model.k; c++) {
-    assert.ok(Math.abs(model.explainedVariance[c] - explained[c]) <= tolerance, `${what}: explained variance ${c}: ${model.explainedVariance[c]} vs ${explained[c]}`);
+    assert.ok(
+      Math.abs(model.explainedVariance[c] - explained[c]) <= tolerance,
+      `${what}: explained variance ${c}: ${model.explainedVariance[c]} vs ${explained[c]}`,
+    );
     assert.ok(Math.abs(model.eigenvalues[c] - eigenvalues[c]) <= tolerance * eigenvalues[0], `${what}: eigenvalue ${c}`);
     const ours = model.components[c];
     const theirs = eigenvectors.getColumn(c);

@@ -61,7 +61,7 @@ test('two spellings of one folder, through a symlink or "..", are one canonical 
   assert.equal(await canonicalLocation(os.homedir()), await fs.realpath(os.homedir()));
 });
 
-test('an output is new, Orchard\'s, or refused with what is in it and the fix', async () => {
+test("an output is new, Orchard's, or refused with what is in it and the fix", async () => {
   const storage = storageFor(work);
   assert.deepEqual(await inspectOutput(storage, path.join(work, 'missing')), { kind: 'new' });
   const spark = path.join(work, 'spark');
@@ -70,7 +70,10 @@ test('an output is new, Orchard\'s, or refused with what is in it and the fix', 
   await fs.writeFile(path.join(spark, 'part-00000.snappy.parquet'), 'x');
   await assert.rejects(checkOutputWritable(storage, spark), (err: Error) => {
     assert.ok(err instanceof InputError);
-    assert.match(err.message, /already holds files that Orchard did not write: _SUCCESS, part-00000.snappy.parquet \(its _SUCCESS looks like a Spark or Hadoop output\)/);
+    assert.match(
+      err.message,
+      /already holds files that Orchard did not write: _SUCCESS, part-00000.snappy.parquet \(its _SUCCESS looks like a Spark or Hadoop output\)/,
+    );
     assert.match(err.message, /never deletes or replaces what it did not write: choose a new --output/);
     return true;
   });

@@ -120,12 +120,8 @@ describe('parquet', () => {
         ['features', 'FLOAT[]'],
       ],
     );
-    assert.deepEqual(await queryParquet('SELECT DISTINCT len(features) AS n FROM read_parquet($1)', [file]), [
-      { n: DIM },
-    ]);
-    const cast = await queryParquet(`DESCRIBE SELECT features::FLOAT[${DIM}] AS features FROM read_parquet($1)`, [
-      file,
-    ]);
+    assert.deepEqual(await queryParquet('SELECT DISTINCT len(features) AS n FROM read_parquet($1)', [file]), [{ n: DIM }]);
+    const cast = await queryParquet(`DESCRIBE SELECT features::FLOAT[${DIM}] AS features FROM read_parquet($1)`, [file]);
     assert.equal(cast[0]?.column_type, `FLOAT[${DIM}]`);
     const codecs = await queryParquet('SELECT DISTINCT compression FROM parquet_metadata($1)', [file]);
     assert.deepEqual(codecs, [{ compression: 'ZSTD' }]);
@@ -226,8 +222,7 @@ describe('parquet', () => {
       for (const [name, [first, second, message]] of Object.entries(cases)) {
         const file = join(dir, `${name}.parquet`);
         await connection.run(
-          `COPY (SELECT 'a' AS path, 'x' AS label, ${first} AS features ` +
-            `UNION ALL SELECT 'b', 'x', ${second}) TO '${file}' (FORMAT parquet)`,
+          `COPY (SELECT 'a' AS path, 'x' AS label, ${first} AS features ` + `UNION ALL SELECT 'b', 'x', ${second}) TO '${file}' (FORMAT parquet)`,
         );
         await assert.rejects(readAll([file], 'features'), message);
       }
@@ -252,19 +247,16 @@ describe('parquet', () => {
 
     assert.deepEqual(await queryParquet('SELECT path, error FROM read_parquet($1)', [file]), rows);
     await writeErrorParquet(join(dir, 'errors-empty.parquet'), []);
-    assert.deepEqual(await queryParquet('SELECT count(*) AS n FROM read_parquet($1)', [join(dir, 'errors-empty.parquet')]), [
-      { n: 0 },
-    ]);
+    assert.deepEqual(await queryParquet('SELECT count(*) AS n FROM read_parquet($1)', [join(dir, 'errors-empty.parquet')]), [{ n: 0 }]);
   });
 
   it('answers aggregate queries with JSON-friendly values and refuses writes', async () => {
     const file = join(dir, 'labels.parquet');
     await writeVectorParquet(file, 'features', makeRows(14, 4, 11));
 
-    const rows = await queryParquet(
-      'SELECT label, count(*) AS n, 1::BIGINT << 52 AS big FROM read_parquet($1) GROUP BY 1 ORDER BY 1 LIMIT 2',
-      [[file]],
-    );
+    const rows = await queryParquet('SELECT label, count(*) AS n, 1::BIGINT << 52 AS big FROM read_parquet($1) GROUP BY 1 ORDER BY 1 LIMIT 2', [
+      [file],
+    ]);
     assert.deepEqual(rows, [
       { label: 'label-0', n: 2, big: 4503599627370496 },
       { label: 'label-1', n: 2, big: 4503599627370496 },
@@ -280,10 +272,7 @@ describe('parquet', () => {
     await mkdir(join(target, 'child'), { recursive: true });
     await assert.rejects(writeVectorParquet(target, 'features', makeRows(2, 4, 12)));
     assert.deepEqual(await readdir(target), ['child']);
-    await assert.rejects(
-      writeVectorParquet(join(dir, 'bad.parquet'), 'features', { ...makeRows(2, 4, 13), dim: 3 }),
-      /mismatch/,
-    );
+    await assert.rejects(writeVectorParquet(join(dir, 'bad.parquet'), 'features', { ...makeRows(2, 4, 13), dim: 3 }), /mismatch/);
   });
 
   it('runs concurrent writes and reads on the shared instance', async () => {

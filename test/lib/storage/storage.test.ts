@@ -32,7 +32,10 @@ test('local listing is recursive, sorted, survives a symlink loop and labels by 
     listed.map((o) => path.relative(root, o.uri)),
     ['Cherry 3/a.jpg', 'Cherry 3/b.jpg', "pomme été/l'été.jpg"],
   );
-  assert.deepEqual(listed.map((o) => labelOf(o.uri)), ['Cherry 3', 'Cherry 3', 'pomme été']);
+  assert.deepEqual(
+    listed.map((o) => labelOf(o.uri)),
+    ['Cherry 3', 'Cherry 3', 'pomme été'],
+  );
   assert.equal(listed[0].size, 1);
 });
 
