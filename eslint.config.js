@@ -19,7 +19,15 @@ export default tseslint.config(
   {
     files: product,
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
-    rules: { '@typescript-eslint/no-floating-promises': 'error', '@typescript-eslint/no-misused-promises': 'error' },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      // Product code never depends on tests or benchmarks (tsconfig.json compiles it without them).
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '(^|/)(test|bench)/', message: 'Product code must not import tests or benchmarks.' }] },
+      ],
+    },
   },
   {
     languageOptions: { globals: { ...globals.node } },

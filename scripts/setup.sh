@@ -27,7 +27,7 @@ fi
 # Orchard's JPEG decoder (native/jpeg: libjpeg-turbo + a SIMD resize, in Rust), built once per machine and version.
 echo "JPEG decoder: $(bash scripts/build-native.sh)"
 
-npm run build --silent
+npm run build:all --silent
 
 model="${ORCHARD_MODEL_PATH:-../shared/models/mobilenet_v2/mobilenet_v2_1.0_224_features.onnx}"
 expected=2a43098d58923374ddaa9c77d3eb7485d8f8350903a15ce5fe80ed281d2adbf4
