@@ -3,10 +3,12 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 import { ESLint } from 'eslint';
+import tseslint from 'typescript-eslint';
 import { projectRoot } from '../../lib/config.js';
 
 async function lintWorkflow(code: string): Promise<string[]> {
-  const eslint = new ESLint({ cwd: projectRoot });
+  // The code checked is not a file of the TypeScript project, so the type-aware rules are left out; the import rules stay.
+  const eslint = new ESLint({ cwd: projectRoot, overrideConfig: tseslint.configs.disableTypeChecked });
   const [result] = await eslint.lintText(code, { filePath: path.join(projectRoot, 'workflows', 'example.ts') });
   return result.messages.map((m) => m.message);
 }
