@@ -14,7 +14,7 @@ import { startDevServer } from '../dev/devServer.js';
 import { canonicalLocation } from '../lib/storage/outputs.js';
 import { findFreePortBase } from '../dev/ports.js';
 import { createOrchardWorker } from '../workers/orchardWorker.js';
-import type { imagePipeline } from '../workflows/imagePipeline.js';
+import { imagePipeline } from '../workflows/imagePipeline.js';
 
 const tag = process.argv[2];
 if (!tag || !/^[\w.-]+$/.test(tag)) {
@@ -51,7 +51,7 @@ try {
   await fs.mkdir(target, { recursive: true });
   await worker.runUntil(async () => {
     for (const [name, input] of Object.entries(cases)) {
-      const summary = await client.workflow.execute<typeof imagePipeline>('imagePipeline', {
+      const summary = await client.workflow.execute(imagePipeline, {
         taskQueue: 'record',
         workflowId: `record-${name}`,
         args: [input],

@@ -5,6 +5,7 @@ import { ScheduleOverlapPolicy } from '@temporalio/client';
 import { connectClient } from '../lib/temporal/client.js';
 import { loadWorkerConfig } from '../lib/config.js';
 import { InputError } from '../lib/errors.js';
+import { imagePipeline } from '../workflows/imagePipeline.js';
 import { parsePipelineArgs, runCommand } from './cli.js';
 
 const usage = `usage: npm run schedule -- <create|update|describe|pause|unpause|delete|trigger> --id <schedule id>
@@ -57,7 +58,7 @@ await runCommand(async () => {
     const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: args.catchupWindow };
     const action = {
       type: 'startWorkflow' as const,
-      workflowType: 'imagePipeline',
+      workflowType: imagePipeline.name,
       taskQueue: config.taskQueue,
       workflowId: `orchard-${args.id}`,
       args: [args.pipeline],

@@ -1,5 +1,6 @@
 import { ApplicationFailure, Client, Connection } from '@temporalio/client';
 import type { PipelineInput, PipelineProgress, RunSummary } from '../contract.js';
+import { imagePipeline } from '../../workflows/imagePipeline.js';
 
 /** A client for the Temporal server at `address`. */
 export async function connectClient(address: string, namespace = 'default'): Promise<Client> {
@@ -50,7 +51,7 @@ export async function runPipeline(
   input: PipelineInput,
   options: { taskQueue: string; workflowId: string; onProgress?: (line: string) => void; intervalMs?: number },
 ): Promise<RunSummary> {
-  const handle = await client.workflow.start('imagePipeline', { taskQueue: options.taskQueue, workflowId: options.workflowId, args: [input] });
+  const handle = await client.workflow.start(imagePipeline, { taskQueue: options.taskQueue, workflowId: options.workflowId, args: [input] });
   const started = Date.now();
   let finished = false;
   const result = handle.result().finally(() => (finished = true));
