@@ -23,8 +23,7 @@ function baseName(uri: string): string {
 }
 
 // Tail partitions are not split below this many images (four inference batches): smaller ones cost more in
-// per-activity work (manifest read, Parquet part, scheduling, server CPU) than they save in balance. Measured on the
-// sample, 32 instead of 16 made 16 partitions instead of 20 and raised end-to-end / ceiling from 0.73 to 0.75.
+// per-activity work (manifest read, Parquet part, scheduling, server CPU) than they save in balance (bench/README.md, "Figures behind the code").
 const MIN_TAIL_PARTITION = 32;
 // Tail sizes are multiples of the default inference batch, so only one partition (the remainder) embeds a short batch.
 const TAIL_MULTIPLE = 8;
@@ -50,15 +49,14 @@ export function tailPartitionSizes(remaining: number, maxSize: number, paralleli
     remaining -= size;
   }
   // The remainder makes the last size larger than the ones before it; partitions start in listing order, so sorting
-  // makes the run end on the smallest ones (measured on the sample: 52 images last instead of 32).
+  // makes the run end on the smallest ones.
   return sizes.sort((a, b) => b - a);
 }
 
 /**
  * Sizes for a run whose images all fit in one wave (at most `parallelism` x `maxSize`): one partition per slot, sizes
  * within one image of each other, so partitions that start together also end together. Fewer partitions when there
- * is less than a batch of images per slot. Measured on the sample (4 partitions of 225 instead of 10 shrinking ones,
- * from a listing ordered by path hash): 10 of 10 paired runs faster, 0.22-0.26 s less, server CPU 0.23 -> 0.15 s.
+ * is less than a batch of images per slot. Faster than shrinking partitions in every paired run on the sample (bench/README.md, "Figures behind the code").
  */
 export function oneWavePartitionSizes(images: number, maxSize: number, parallelism: number): number[] {
   if (images === 0) return [];
@@ -143,7 +141,7 @@ export async function listImages(input: ListImagesInput, config: WorkerConfig): 
         .map(({ entry }) => entry);
       const oneWave = partitions === 0 && held.length <= parallelism * input.partitionSize;
       const sizes = (oneWave ? oneWavePartitionSizes : tailPartitionSizes)(held.length, input.partitionSize, parallelism);
-      // These parts are written MANIFEST_WRITES at a time (16 parts: 4-5 ms instead of 16-17 ms one by one).
+      // These parts are written MANIFEST_WRITES at a time, not one by one.
       const tail = sizes.map((size) => ({ partition: partitions++, entries: held.splice(0, size) }));
       await runBounded(tail, MANIFEST_WRITES, ({ partition, entries }) => writePart(partition, entries));
       await staging.write(carriedUri(input.staging), carried.join('\n') + (carried.length > 0 ? '\n' : ''));

@@ -44,7 +44,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   fs.mkdirSync(path.dirname(dbFile), { recursive: true });
   const cli = temporalCliPath();
   // Write-ahead logging keeps every commit durable (synchronous stays FULL) with fewer fsyncs than the default rollback
-  // journal: measured on the sample, the server's CPU fell by a fifth and the run's wall time by 0.2 s.
+  // journal, which took a fifth off the server's CPU in a sample run (bench/README.md, "Figures behind the code").
   const sqlite = ['--sqlite-pragma', 'journal_mode=wal'];
   const args = [
     'server',

@@ -37,8 +37,8 @@ export const pipelineDefaults = {
   maxHistoryEvents: 10_000,
   maxImageBytes: 64 * 1024 * 1024,
   incremental: false,
-  // Up to here every step after featurizing takes about a second or less (10,000 images: PCA 0.7-0.8 s, projection
-  // 0.3-0.4 s), so a server round trip per step costs more than the heartbeats it would carry (bench/README.md).
+  // Up to here every step after featurizing takes about a second or less, so a server round trip per step costs more
+  // than the heartbeats it would carry (bench/README.md, "Figures behind the code").
   localStepsMaxImages: 20_000,
 } as const;
 

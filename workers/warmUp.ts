@@ -30,7 +30,7 @@ async function warmUpModel(config: WorkerConfig): Promise<void> {
 
 /**
  * Write and read a small features file, and for workers that run the steps after featurizing, fit and project a PCA
- * on it (directly and through a covariance) and render a report drawing. In a fresh process these cost 50-150 ms the first time (DuckDB's instance,
+ * on it (directly and through a covariance) and render a report drawing. In a fresh process these cost tens of milliseconds the first time (DuckDB's instance,
  * the PCA's onnxruntime session, librsvg, and the code's first run), paid at the end of a run otherwise.
  */
 async function warmUpSteps(config: WorkerConfig): Promise<void> {

@@ -16,8 +16,8 @@ function modifiedMs(file: string): number {
 
 /**
  * The prebuilt bundle when it is newer than every compiled workflow file, else the sources (bundled with webpack at
- * start-up). The bundle starts a worker in 0.35 s instead of 1.2 s and leaves 24 MB less on its JavaScript heap,
- * which every full garbage collection during featurization has to mark (measured).
+ * start-up). The bundle starts a worker several times faster and leaves less on its JavaScript heap, which every full
+ * garbage collection during featurization has to mark (bench/README.md, "Figures behind the code").
  */
 export function workflowCode(bundle = workflowBundlePath, sources = workflowsPath): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
   const builtAt = modifiedMs(bundle);

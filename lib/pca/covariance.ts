@@ -3,8 +3,8 @@
 import { loadGramKernel, type GramOptions } from './gram.js';
 import { accumulateDots, columnMeans, CHUNK_ROWS, roundUp, X_BLOCK, Y_BLOCK } from './kernel.js';
 
-// Below this many rows addRowsFast uses the JS kernel: at dim 1280 an ORT call has a ~1.5 ms floor (mostly folding
-// its dim^2 outputs into #m2), which the JS kernel beats only under ~5 rows (bench/pca.ts, "Small batches").
+// Below this many rows addRowsFast uses the JS kernel: an onnxruntime call has a fixed cost (mostly folding its dim^2
+// outputs into #m2) that the JS kernel beats only on a few rows (bench/pca.ts, "Small batches").
 const FAST_MIN_ROWS = 8;
 
 /** Streaming, mergeable mean and covariance of dim-dimensional rows in float64 (Chan et al. pairwise combination). */

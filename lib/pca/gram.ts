@@ -13,8 +13,8 @@ export interface GramOptions {
   precision?: GramPrecision;
 }
 
-// X^T X is symmetric, so X is fed as column blocks and only the block pairs i <= j are multiplied. Measured at dim 1280,
-// 8192 rows, 2 threads: 1 block 75 ms, 2 blocks 56-61 ms, 4 blocks 50 ms, 5 blocks 66+ ms (narrow GEMMs lose efficiency).
+// X^T X is symmetric, so X is fed as column blocks and only the block pairs i <= j are multiplied; four blocks of 320
+// were fastest, narrower GEMMs lose efficiency (bench/README.md, "Figures behind the code").
 const BLOCK_WIDTH = 320;
 // Rows per session run. The packed copy stays at 42 MB (float32, dim 1280), and each float32 partial sum spans at
 // most this many products before it is added to the float64 total.
@@ -102,7 +102,7 @@ export class GramKernel {
         this.#packed[b] = this.precision === 'float32' ? new Float32Array(RUN_ROWS * w) : new Float64Array(RUN_ROWS * w);
       return this.#packed[b].subarray(0, n * w);
     });
-    // Row-major over the source (every block per row) reads each row once: measured 14 ms vs 21 ms block by block.
+    // Row-major over the source (every block per row) reads each row once, which beat block by block.
     for (let r = 0; r < n; r++) {
       const row = (r0 + r) * d;
       for (let b = 0; b < widths.length; b++) {
@@ -169,13 +169,13 @@ function gramProductGraph(): OnnxGraph {
   };
 }
 
-// One thread: the matrices are small, and a second thread costs more in hand-offs than it saves (measured).
+// One thread: the matrices are small, and a second thread costs more in hand-offs than it saves.
 function openProductSession(graph: OnnxGraph): Promise<ort.InferenceSession> {
   return ort.InferenceSession.create(encodeOnnxModel(graph), { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
 }
 
 /**
- * Float64 matrix products on onnxruntime's GEMM: Q A (at 16 x 1280 times 1280 x 1280, 0.7 ms against 10 ms in JS), and
+ * Float64 matrix products on onnxruntime's GEMM (an order of magnitude faster than JavaScript (bench/README.md, "Figures behind the code")): Q A, and
  * Q X^T X for a data matrix X small enough to hold (2nbd operations instead of forming X^T X, nd^2 / 2).
  */
 export class MatrixProduct {

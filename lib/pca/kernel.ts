@@ -88,7 +88,7 @@ export function accumulateDots(
 export function columnMeans(rows: Float32Array | Float64Array, count: number, dim: number): Float64Array {
   const means = new Float64Array(dim);
   let r = 0;
-  // Four rows per pass quarter the loads and stores of the sums (measured 12 ms -> 6 ms for 8192 x 1280).
+  // Four rows per pass quarter the loads and stores of the sums (twice as fast).
   for (; r + 4 <= count; r += 4) {
     const b0 = r * dim,
       b1 = b0 + dim,

@@ -47,7 +47,7 @@ function pcaModel(rows: number, mean: Float64Array, values: Float64Array, vector
   };
 }
 
-// A block larger than k converges in far fewer iterations when the spectrum is flat (measured: k=50, 15 s -> 9 s).
+// A block larger than k converges in far fewer iterations when the spectrum is flat (bench/README.md, "Figures behind the code").
 const eigenOptions = (k: number): EigenOptions => ({ oversample: Math.max(10, k) });
 
 /** Fit a k-component PCA from the accumulated covariance; throws when k is outside 1..min(dim, rows - 1). */
@@ -91,9 +91,8 @@ export async function fitPcaFromRows(rows: Float32Array | Float64Array, count: n
   return pcaModel(count, mean, values, vectors, sumOfSquares * scale);
 }
 
-// Up to this many rows a fit keeps them and works on the data itself: at dim 1280 and k 5, 900 rows fit in 42 ms
-// instead of 72 ms through the covariance (98-176 ms in a fresh process), and from about 1,500 rows the covariance is
-// cheaper (bench/pca.ts, "Small fits").
+// Up to this many rows a fit keeps them and works on the data itself, which is cheaper than forming the covariance
+// below about 1,500 rows at dim 1280 (bench/pca.ts, "Small fits"; bench/README.md, "Figures behind the code").
 const DIRECT_FIT_MAX_ROWS = 1024;
 
 /**

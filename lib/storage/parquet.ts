@@ -93,7 +93,7 @@ async function writeAtomically<T>(file: string, write: (tmpFile: string) => Prom
 
 function parquetCopyOptions(rowGroupSize?: number): string {
   const rowGroup = rowGroupSize === undefined ? '' : `, ROW_GROUP_SIZE ${rowGroupSize}`;
-  // Level 1 instead of DuckDB's 3: merging 10,000 feature vectors took 560 instead of 700 ms of CPU, for files 3 % larger.
+  // Level 1 instead of DuckDB's 3: a fifth less CPU to merge feature vectors, for files a few percent larger (bench/README.md, "Figures behind the code").
   return `(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1${rowGroup})`;
 }
 
@@ -151,7 +151,7 @@ export async function writeVectorParquet(file: string, column: VectorColumn, row
       chunk.setColumnValues(0, paths.slice(start, end));
       chunk.setColumnValues(1, labels.slice(start, end));
       // The FLOAT[dim] column's child vector holds the rows' floats back to back, exactly like `vectors`: one copy
-      // fills it (a part of 256 rows: 30 -> 19 ms of CPU against setting each value through the JS wrappers).
+      // fills it, much cheaper than setting each value through the JS wrappers.
       const child = duckdb.array_vector_get_child(duckdb.data_chunk_get_vector(chunk.chunk, 2));
       const floats = vectors.subarray(start * dim, end * dim);
       duckdb.copy_data_to_vector(child, 0, floats.buffer as ArrayBuffer, floats.byteOffset, floats.byteLength);
