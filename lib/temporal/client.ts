@@ -67,7 +67,7 @@ export async function runPipeline(
     }
   }
   try {
-    return (await result) as RunSummary;
+    return await result;
   } catch (err) {
     throw new Error(`workflow ${options.workflowId} failed: ${failureReason(err)}`, { cause: err });
   }
