@@ -2,11 +2,11 @@ import type { WorkerConfig } from '../lib/config.js';
 import type { RunContext } from '../lib/contract.js';
 import { failingClearly } from '../lib/temporal/failures.js';
 import { heartbeatProgress } from '../lib/temporal/heartbeat.js';
-import { featuresDatasetUri, pcaFileUri, resultUri, stagedResult } from '../lib/storage/layout.js';
+import { featuresDatasetUri, pcaFileUri, stagedResult } from '../lib/storage/layout.js';
 import { readVectorParquet, writeVectorParquet, type VectorRows } from '../lib/storage/parquet.js';
 import { projectRows } from '../lib/pca/pca.js';
 import { localDatasetFiles, localTarget, publish, withScratchDir } from '../lib/storage/scratch.js';
-import { pcaModelSchema, readRecord } from '../lib/storage/records.js';
+import { readStagedPcaModel } from '../lib/storage/records.js';
 import { storageFor, type Storage } from '../lib/storage/storage.js';
 
 /** Project every feature vector on the fitted components and write the PCA dataset (path, label, pcaFeatures). */
@@ -15,13 +15,7 @@ export async function projectFeatures(input: RunContext, config: WorkerConfig): 
     withScratchDir(config.scratchDir, async (scratch) => {
       const staging = storageFor(input.staging, input);
       const result = stagedResult(input.staging);
-      const model = await readRecord(
-        staging,
-        resultUri(result, 'pca_model.json'),
-        pcaModelSchema,
-        'a PCA model',
-        'the staging files were damaged: start the run again',
-      );
+      const model = await readStagedPcaModel(staging, result);
       const features = await localDatasetFiles(staging, featuresDatasetUri(result), scratch);
       const paths: string[] = [];
       const labels: string[] = [];

@@ -6,7 +6,7 @@ import { pcaFileUri, resultUri, stagedResult } from '../lib/storage/layout.js';
 import { literalFiles, queryParquet, readVectorParquet } from '../lib/storage/parquet.js';
 import { renderReportHtml, renderReportSvg, type ReportData } from '../lib/report.js';
 import { localCopy, withScratchDir } from '../lib/storage/scratch.js';
-import { pcaModelSchema, readRecord } from '../lib/storage/records.js';
+import { readStagedPcaModel } from '../lib/storage/records.js';
 import { storageFor } from '../lib/storage/storage.js';
 
 /** Points drawn in the scatter at most: enough to see the clusters, small enough for any browser. */
@@ -19,13 +19,7 @@ export async function writeReport(input: ReportInput, config: WorkerConfig): Pro
     withScratchDir(config.scratchDir, async (scratch) => {
       const staging = storageFor(input.staging, input);
       const result = stagedResult(input.staging);
-      const model = await readRecord(
-        staging,
-        resultUri(result, 'pca_model.json'),
-        pcaModelSchema,
-        'a PCA model',
-        'the staging files were damaged: start the run again',
-      );
+      const model = await readStagedPcaModel(staging, result);
       const pca = await localCopy(staging, pcaFileUri(result), scratch);
       const errors = await localCopy(staging, resultUri(result, 'errors.parquet'), scratch);
 

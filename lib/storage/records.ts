@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { FEATURE_DIM } from '../config.js';
 import { InputError } from '../errors.js';
 import type { RunSummary } from '../contract.js';
-import type { ManifestEntry } from './layout.js';
+import { resultUri, type ManifestEntry } from './layout.js';
 import type { PcaModel } from '../pca/pca.js';
 import { ObjectNotFound, type Storage } from './storage.js';
 
@@ -166,4 +166,15 @@ export async function readRecordIfThere<T>(storage: Storage, uri: string, schema
     if (err instanceof ObjectNotFound) return undefined;
     throw err;
   }
+}
+
+/** The PCA model a run's fit staged in `result`, checked. */
+export function readStagedPcaModel(staging: Storage, result: string): Promise<PcaModel> {
+  return readRecord(
+    staging,
+    resultUri(result, 'pca_model.json'),
+    pcaModelSchema,
+    'a PCA model',
+    'the staging files were damaged: start the run again',
+  );
 }
