@@ -5,7 +5,7 @@ import { InputError } from '../lib/errors.js';
 import type { FeaturizePartitionInput, FeaturizePartitionResult } from '../lib/contract.js';
 import { Budget, startBounded } from '../lib/concurrency.js';
 import { failingClearly } from '../lib/temporal/failures.js';
-import { decodeFast, decodeWithSharp, INPUT_BYTES_PER_IMAGE, plainJpeg } from '../lib/features/images.js';
+import { decodePlainJpeg, decodeWithSharp, INPUT_BYTES_PER_IMAGE, plainJpeg } from '../lib/features/images.js';
 import { JpegDecoderMissing } from '../lib/features/jpegDecoder.js';
 import { errorsPartUri, featuresPartUri, manifestPartUri, type ManifestEntry } from '../lib/storage/layout.js';
 import { loadFeatureModel } from '../lib/features/model.js';
@@ -73,8 +73,7 @@ async function decodeInTurn(prepared: Prepared, batch: Uint8Array, offset: numbe
   }
   const t0 = performance.now();
   try {
-    if (decodeFast(prepared.bytes, batch, offset)) return undefined;
-    batch.set(await decodeWithSharp(prepared.bytes), offset);
+    await decodePlainJpeg(prepared.bytes, batch, offset);
     return undefined;
   } catch (err) {
     if (err instanceof JpegDecoderMissing) throw err;

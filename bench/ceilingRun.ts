@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBounded } from '../lib/concurrency.js';
 import { defaultModelPath } from '../lib/config.js';
-import { configureSharp, decodeFast, decodeWithSharp, INPUT_BYTES_PER_IMAGE, plainJpeg } from '../lib/features/images.js';
+import { configureSharp, decodePlainJpeg, decodeWithSharp, INPUT_BYTES_PER_IMAGE, plainJpeg } from '../lib/features/images.js';
 import { loadFeatureModel, type FeatureModel } from '../lib/features/model.js';
 import { medianRun } from './report.js';
 
@@ -72,7 +72,7 @@ async function embedFiles(model: FeatureModel, files: string[], layout: Layout):
     const item = await next;
     const offset = filled * INPUT_BYTES_PER_IMAGE;
     if (!Buffer.isBuffer(item)) batch.set(item, offset);
-    else if (!timed(() => decodeFast(item, batch, offset))) batch.set(await timed(() => decodeWithSharp(item)), offset);
+    else await timed(() => decodePlainJpeg(item, batch, offset));
     if (++filled === layout.batch) await embed();
   }
   if (filled > 0) await embed();

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { defaultModelPath, defaultSampleDir, IMAGE_SIZE } from '../lib/config.js';
-import { configureSharp, decodeFast, decodeWithSharp, INPUT_BYTES_PER_IMAGE, MAX_INPUT_PIXELS, plainJpeg } from '../lib/features/images.js';
+import { configureSharp, decodePlainJpeg, decodeWithSharp, INPUT_BYTES_PER_IMAGE, MAX_INPUT_PIXELS, plainJpeg } from '../lib/features/images.js';
 import { loadFeatureModel } from '../lib/features/model.js';
 import { listJpegs } from './ceilingRun.js';
 import { benchPython } from './independentLoop.js';
@@ -87,7 +87,7 @@ async function measure(dir: string) {
   const sharpAll = await cpuPerCall(bytes, async (b) => scaleInJavaScript(await decodeWithSharp(b), floats));
   const sharpScale = await cpuPerCall(Array(200).fill(await decodeWithSharp(bytes[0])), (image: Uint8Array) => scaleInJavaScript(image, floats));
   // As featurizePartition does: plain JPEGs straight into the batch, the others through sharp and a copy.
-  const nowAll = await cpuPerCall(bytes, async (b) => (plainJpeg(b) && decodeFast(b, bytesOut, 0)) || bytesOut.set(await decodeWithSharp(b), 0));
+  const nowAll = await cpuPerCall(bytes, async (b) => (plainJpeg(b) ? decodePlainJpeg(b, bytesOut, 0) : bytesOut.set(await decodeWithSharp(b), 0)));
   const modelPath = process.env.ORCHARD_MODEL_PATH || defaultModelPath;
   const model = await loadFeatureModel({ path: modelPath, threads: 1 });
   const batch = new Uint8Array(INPUT_BYTES_PER_IMAGE * BATCH).fill(140);

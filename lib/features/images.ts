@@ -19,12 +19,18 @@ export function configureSharp(concurrency: number): void {
  * dropped (opaque), no EXIF rotation: the fast path for the JPEGs it takes (`plainJpeg`), else sharp.
  */
 export async function decodeImage(bytes: Buffer): Promise<Uint8Array> {
-  if (bytes.length === 0) throw new Error('empty file (0 bytes)');
-  if (plainJpeg(bytes)) {
-    const out = new Uint8Array(INPUT_BYTES_PER_IMAGE);
-    if (decodeFast(bytes, out, 0)) return out;
-  }
-  return decodeWithSharp(bytes);
+  if (!plainJpeg(bytes)) return decodeWithSharp(bytes);
+  const out = new Uint8Array(INPUT_BYTES_PER_IMAGE);
+  await decodePlainJpeg(bytes, out, 0);
+  return out;
+}
+
+/**
+ * Write a plain JPEG (`plainJpeg`) into `out` at `offset` as 224x224 RGBA: the fast path, or sharp when libjpeg-turbo
+ * cannot decode it cleanly (sharp then decodes it, or throws its reason).
+ */
+export async function decodePlainJpeg(bytes: Buffer, out: Uint8Array, offset: number): Promise<void> {
+  if (!decodeFast(bytes, out, offset)) out.set(await decodeWithSharp(bytes), offset);
 }
 
 /**
@@ -34,7 +40,7 @@ export async function decodeImage(bytes: Buffer): Promise<Uint8Array> {
  * decoding never competes with it for a core: with two processes on two cores, decoding ahead on libuv's threads was
  * slower (bench/README.md). False when libjpeg-turbo cannot decode it cleanly; sharp then decides.
  */
-export function decodeFast(bytes: Buffer, out: Uint8Array, offset: number): boolean {
+function decodeFast(bytes: Buffer, out: Uint8Array, offset: number): boolean {
   try {
     decodeJpeg224(bytes, out, offset);
     return true;

@@ -91,7 +91,6 @@ test('the sample lists into full partitions in listing order, then shrinking one
     glob: '*.jpg',
     k: 5,
     incremental: false,
-    maxConcurrentPartitions: 1,
     claimant: testClaimant,
   };
   const listing: ListImagesResult = await new MockActivityEnvironment().run(
