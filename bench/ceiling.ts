@@ -3,7 +3,7 @@
 // (OpenCV + onnxruntime in Python, ../shared/bench/ceiling.py) and, for the best layout, the decode path before the
 // fast path (sharp alone).
 import path from 'node:path';
-import { defaultSampleDir } from '../lib/config.js';
+import { defaultSampleDir } from '../lib/paths.js';
 import { listJpegs, medianOfRuns, runLayout, type Layout } from './ceilingRun.js';
 import { runIndependentLoop } from './independentLoop.js';
 import { fruits100Dir } from './pipelineRun.js';

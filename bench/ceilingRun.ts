@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBounded } from '../lib/concurrency.js';
-import { defaultModelPath } from '../lib/config.js';
+import { defaultModelPath } from '../lib/paths.js';
 import { configureSharp, decodePlainJpeg, decodeWithSharp, INPUT_BYTES_PER_IMAGE, plainJpeg } from '../lib/features/images.js';
 import { loadFeatureModel, type FeatureModel } from '../lib/features/model.js';
 import { medianRun } from './report.js';

@@ -3,7 +3,7 @@
 // the independent one (OpenCV + onnxruntime in Python, ../shared/bench/ceiling.py) and Orchard's own stack's.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { defaultSampleDir } from '../lib/config.js';
+import { defaultSampleDir } from '../lib/paths.js';
 import { DEFAULT_LAYOUT, listJpegs, runLayout, type Layout } from './ceilingRun.js';
 import { runIndependentLoop } from './independentLoop.js';
 import { ceilingLayout, fruits100Dir, measurePipelineRuns, tableRow, type PipelineRunFigures } from './pipelineRun.js';

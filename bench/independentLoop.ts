@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { defaultModelPath, projectRoot, stateDir } from '../lib/config.js';
+import { defaultModelPath, projectRoot, stateDir } from '../lib/paths.js';
 
 const run = promisify(execFile);
 

@@ -1,6 +1,6 @@
 // `npm run bench:levers [-- <dataset dir>]`: the pipeline end to end with one setting changed at a time from the
 // defaults, to see which levers matter on this machine.
-import { defaultSampleDir } from '../lib/config.js';
+import { defaultSampleDir } from '../lib/paths.js';
 import { ceilingImagesPerSecond, measurePipelineRun, tableRow, type PipelineRunFigures } from './pipelineRun.js';
 import { printTable, saveResults } from './report.js';
 

@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { startBounded } from '../lib/concurrency.js';
-import { defaultSampleDir } from '../lib/config.js';
+import { defaultSampleDir } from '../lib/paths.js';
 import { InputError } from '../lib/errors.js';
 import { configureSharp } from '../lib/features/images.js';
 

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { connectClient, runPipeline } from '../lib/temporal/client.js';
-import { loadWorkerConfig, projectRoot, stateDir } from '../lib/config.js';
+import { loadWorkerConfig } from '../lib/config.js';
+import { projectRoot, stateDir } from '../lib/paths.js';
 import type { RunSummary } from '../lib/contract.js';
 import { startDevServer, type DevServer } from '../dev/devServer.js';
 import { findFreePortBase } from '../dev/ports.js';
@@ -194,7 +195,8 @@ async function measureRun(
   run: PipelineRunOptions & { workerCount: number; slots: number; taskQueue: string; output: string; workflowId: string },
 ): Promise<PipelineRunFigures> {
   const input = {
-    source: run.source,
+    // A dataset named on the command line may be relative; the worker takes absolute paths only.
+    source: path.resolve(run.source),
     output: run.output,
     ...(run.partitionSize ? { partitionSize: run.partitionSize } : {}),
     ...(run.maxConcurrentPartitions ? { maxConcurrentPartitions: run.maxConcurrentPartitions } : {}),

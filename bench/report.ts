@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { projectRoot } from '../lib/config.js';
+import { projectRoot } from '../lib/paths.js';
 
 /** The machine a figure was measured on, saved with every result. */
 export function machine() {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { delay } from '../lib/concurrency.js';
-import { stateDir, temporalCliPath } from '../lib/config.js';
+import { stateDir, temporalCliPath } from '../lib/paths.js';
 
 /** A running `temporal server start-dev`. */
 export interface DevServer {

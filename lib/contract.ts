@@ -41,12 +41,8 @@ export interface PipelineInput {
   localStepsMaxImages?: number;
 }
 
-/** A pipeline input with every default filled in and local paths made absolute. */
-export type ResolvedPipelineInput = Required<Omit<PipelineInput, 's3Endpoint' | 'featurizeTaskQueue'>> &
-  Pick<PipelineInput, 's3Endpoint' | 'featurizeTaskQueue'>;
-
-/** A checked input with its defaults but the fan-out, which only a worker knows (resolveInput fills it). */
-export type ValidPipelineInput = Omit<ResolvedPipelineInput, 'maxConcurrentPartitions'> & Pick<PipelineInput, 'maxConcurrentPartitions'>;
+/** A run's options as the worker resolved them (lib/pipelineInput.ts): every default filled in, local paths absolute. */
+export type RunOptions = Required<Omit<PipelineInput, 's3Endpoint'>> & Pick<PipelineInput, 's3Endpoint'>;
 
 /** The run that holds an output's lease: a workflow chain (continue-as-new keeps its first run id). */
 export interface OutputHolder {
@@ -172,7 +168,7 @@ export interface RunSummary {
 
 /** State carried across continue-as-new. */
 export interface PipelineState {
-  options: ResolvedPipelineInput;
+  options: RunOptions;
   workflowId: string;
   firstRunId: string;
   startedAt: string;

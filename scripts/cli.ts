@@ -1,16 +1,29 @@
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { failureReason } from '../lib/temporal/client.js';
-import { resolvePipelineInput } from '../lib/config.js';
+import { checkInputShape } from '../lib/pipelineInput.js';
 import { InputError } from '../lib/errors.js';
-import type { RunSummary, ValidPipelineInput } from '../lib/contract.js';
+import type { PipelineInput, RunSummary } from '../lib/contract.js';
 
 const usage = `usage: npm run pipeline -- --source <dir | s3://bucket/prefix> --output <dir | s3://bucket/prefix>
        [--glob '*.jpg'] [--k 5] [--partition-size 256] [--max-concurrent-partitions N] [--max-image-bytes 67108864]
        [--s3-endpoint URL] [--workflow-id ID]
        [--incremental]   (featurize only new or changed images since the last run to the same output)`;
 
-/** Parse the pipeline command line into a validated pipeline input; throws InputError with the usage on mistakes. */
-export function parsePipelineArgs(argv: string[]): { input: ValidPipelineInput; workflowId?: string } {
+/**
+ * A location as the user typed it, made absolute against the folder they ran the command from (npm runs scripts in
+ * the project folder and says where it was started in INIT_CWD). S3 URIs pass unchanged.
+ */
+export function fromUserFolder(location: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (location.startsWith('s3://') || location.trim() === '') return location;
+  return path.resolve(env.INIT_CWD || process.cwd(), location);
+}
+
+/**
+ * Parse the pipeline command line into the input the user asked for: only the options given, local paths made
+ * absolute. The worker checks the values and fills in the defaults (resolveInput). Throws InputError with the usage.
+ */
+export function parsePipelineArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): { input: PipelineInput; workflowId?: string } {
   let values;
   try {
     ({ values } = parseArgs({
@@ -38,9 +51,9 @@ export function parsePipelineArgs(argv: string[]): { input: ValidPipelineInput; 
     return Number(raw);
   };
   if (!values.source || !values.output) throw new InputError(`--source and --output are required\n${usage}`);
-  const input = resolvePipelineInput({
-    source: values.source,
-    output: values.output,
+  const input = checkInputShape({
+    source: fromUserFolder(values.source, env),
+    output: fromUserFolder(values.output, env),
     ...(values.glob !== undefined ? { glob: values.glob } : {}),
     ...(values.k !== undefined ? { k: number('k', values.k) } : {}),
     ...(values['partition-size'] !== undefined ? { partitionSize: number('partition-size', values['partition-size']) } : {}),

@@ -2,18 +2,19 @@
 // TEMPORAL_ADDRESS points at running ones; prints where the results are and their first rows.
 import path from 'node:path';
 import { connectClient, pipelineWorkflowId, runPipeline } from '../lib/temporal/client.js';
-import { defaultSampleDir, loadWorkerConfig, projectRoot, resolvePipelineInput } from '../lib/config.js';
+import { defaultSampleDir, projectRoot } from '../lib/paths.js';
+import { loadWorkerConfig } from '../lib/config.js';
 import { startDevServer, type DevServer } from '../dev/devServer.js';
 import { previewResults } from '../lib/storage/parquet.js';
 import { startWorkerPool } from '../workers/workerPool.js';
-import { printSummary, progressPrinter, runCommand } from './cli.js';
+import { fromUserFolder, printSummary, progressPrinter, runCommand } from './cli.js';
 
 await runCommand(async () => {
   const config = loadWorkerConfig();
-  const input = resolvePipelineInput({
-    source: process.env.ORCHARD_SAMPLE_DIR || defaultSampleDir,
-    output: process.env.ORCHARD_DEMO_OUTPUT || path.join(projectRoot, 'out', 'demo'),
-  });
+  const input = {
+    source: fromUserFolder(process.env.ORCHARD_SAMPLE_DIR || defaultSampleDir),
+    output: fromUserFolder(process.env.ORCHARD_DEMO_OUTPUT || path.join(projectRoot, 'out', 'demo')),
+  };
   let server: DevServer | undefined;
   if (!process.env.TEMPORAL_ADDRESS) {
     server = await startDevServer();

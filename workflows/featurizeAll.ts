@@ -14,7 +14,7 @@ import type { RunTracker } from './runTracker.js';
 export async function featurizeAll(run: RunTracker, input: PipelineInput, state: PipelineState, context: RunContext): Promise<void> {
   const { options } = state;
   const listing = state.listing!;
-  const taskQueue = options.featurizeTaskQueue ?? workflowInfo().taskQueue;
+  const taskQueue = options.featurizeTaskQueue;
   if (state.nextPartition < listing.partitions) {
     run.stage = 'waiting for featurize workers';
     await waiting.waitForFeaturizeWorkers(taskQueue);

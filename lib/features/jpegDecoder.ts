@@ -3,7 +3,7 @@
 // libjpeg-turbo's scaled decoding outside sharp, whose per-image pipeline costs several times the decode itself.
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { stateDir } from '../config.js';
+import { stateDir } from '../paths.js';
 
 interface JpegDecoderModule {
   decodeJpeg224(jpeg: Buffer, out: Uint8Array, offset: number): [number, number];

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
 import { generateDataset } from '../../bench/makeDataset.js';
-import { projectRoot } from '../../lib/config.js';
+import { projectRoot } from '../../lib/paths.js';
 import { sampleDir } from '../support/images.js';
 
 const tempDir = await fs.mkdtemp(path.join(os.tmpdir(), 'orchard-make-dataset-'));

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { projectRoot } from '../../lib/config.js';
+import { projectRoot } from '../../lib/paths.js';
 import { delay } from '../../lib/concurrency.js';
 import type { RunSummary } from '../../lib/contract.js';
 import { startTestPipeline, tempDir, type TestPipeline } from '../support/environment.js';
@@ -43,6 +43,9 @@ test('create, describe, pause, unpause, trigger and delete a nightly schedule', 
   const created = schedule('create', '--id', 'nightly', '--source', source, '--output', output, '--k', '2', '--timezone', 'Europe/Paris');
   assert.equal(created.code, 0, created.out);
   assert.match(created.out, /created schedule nightly: 0 2 \* \* \* \(Europe\/Paris\), overlap SKIP/);
+  // The schedule holds only what was typed: each run gets the worker's defaults of its day.
+  const { action } = await pipeline.env.client.schedule.getHandle('nightly').describe();
+  assert.deepEqual((action as { args?: unknown[] }).args, [{ source, output, k: 2, incremental: true }]);
   const described = describe();
   assert.equal(described.paused, false);
   assert.ok(described.nextActionTimes.length > 0);

@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import { loadWorkerConfig, temporalCliPath, type WorkerConfig } from '../../lib/config.js';
+import { loadWorkerConfig, type WorkerConfig } from '../../lib/config.js';
+import { temporalCliPath } from '../../lib/paths.js';
 import { createOrchardWorker } from '../../workers/orchardWorker.js';
 
 /** A real Temporal dev server (the `temporal` CLI) started for one test file. */

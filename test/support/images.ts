@@ -1,7 +1,7 @@
 import { realpathSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { defaultSampleDir } from '../../lib/config.js';
+import { defaultSampleDir } from '../../lib/paths.js';
 
 // In its canonical form, as runs report their images' paths: ../shared may be a symbolic link (a CI layout).
 export const sampleDir = realpathSync(process.env.ORCHARD_SAMPLE_DIR || defaultSampleDir);

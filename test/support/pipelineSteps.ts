@@ -8,7 +8,8 @@ import { fitPca } from '../../activities/fitPca.js';
 import { listImages } from '../../activities/listImages.js';
 import { projectFeatures } from '../../activities/projectFeatures.js';
 import { writeReport } from '../../activities/writeReport.js';
-import { pipelineDefaults, type WorkerConfig } from '../../lib/config.js';
+import { pipelineDefaults } from '../../lib/pipelineInput.js';
+import { type WorkerConfig } from '../../lib/config.js';
 import type { AggregateResult, ListImagesResult, PcaSummary, RunContext, RunSummary } from '../../lib/contract.js';
 import { joinUri } from '../../lib/storage/storage.js';
 

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { projectRoot } from '../../lib/config.js';
+import { projectRoot } from '../../lib/paths.js';
 
 const folder = path.join(projectRoot, 'temporal-docker');
 const composeFile = path.join(folder, 'docker-compose.yml');

@@ -6,7 +6,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { projectRoot } from '../../lib/config.js';
+import { projectRoot } from '../../lib/paths.js';
 import { startTestServer, tempDir } from '../support/environment.js';
 import { copySample } from '../support/images.js';
 

@@ -96,6 +96,12 @@ test('a wrong option is rejected with the fix', async () => {
   assert.match(reason, /"k" must be a whole number from 1 to 1280/);
 });
 
+test('a relative local path is refused at once, with the fix, whoever started the run', async () => {
+  const reason = await failure({ source: 'photos', output: path.join(work, 'out-relative') });
+  assert.match(reason, /"source" "photos" is a relative path; give an absolute path/);
+  await assert.rejects(fs.access(path.join(work, 'out-relative')), 'nothing was written');
+});
+
 test('a missing model file fails with the variable to set', async () => {
   const reason = await failure({ source, output: path.join(work, 'out-model') }, 'orchard-no-model');
   assert.match(reason, /model file .*missing-model\.onnx not found; set ORCHARD_MODEL_PATH/);

@@ -6,7 +6,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { OrchardActivities } from '../../activities/index.js';
-import { resolvePipelineInput } from '../../lib/config.js';
+import { resolveRunOptions } from '../../lib/pipelineInput.js';
 import type { RunSummary } from '../../lib/contract.js';
 import { workflowsPath } from '../../workers/workflowCode.js';
 import { startTestServer } from '../support/environment.js';
@@ -22,7 +22,7 @@ let env: TestWorkflowEnvironment;
 const calls = new Map<number, number>();
 
 const countingActivities: OrchardActivities = {
-  resolveInput: async (input) => ({ maxConcurrentPartitions: 8, ...resolvePipelineInput(input) }),
+  resolveInput: async (input) => resolveRunOptions(input, { maxConcurrentPartitions: 8, featurizeTaskQueue: 'history' }),
   checkOutput: async ({ source, output }) => ({ source, output }),
   acquireOutput: async () => undefined,
   releaseOutput: async () => undefined,

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { ESLint } from 'eslint';
 import tseslint from 'typescript-eslint';
-import { projectRoot } from '../../lib/config.js';
+import { projectRoot } from '../../lib/paths.js';
 
 async function lintWorkflow(code: string): Promise<string[]> {
   // The code checked is not a file of the TypeScript project, so the type-aware rules are left out; the import rules stay.

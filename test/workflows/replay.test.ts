@@ -6,7 +6,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { Worker } from '@temporalio/worker';
-import { projectRoot } from '../../lib/config.js';
+import { projectRoot } from '../../lib/paths.js';
 import { workflowsPath } from '../../workers/workflowCode.js';
 
 const directory = path.join(projectRoot, 'test', 'histories');
