@@ -12,13 +12,11 @@ import { loadFeatureModel } from '../lib/features/model.js';
 import { writeErrorParquet, writeVectorParquet } from '../lib/storage/parquet.js';
 import { localTarget, publish, withScratchDir } from '../lib/storage/scratch.js';
 import { manifestSchema, readRecord } from '../lib/storage/records.js';
-import { isS3Uri, ObjectNotFound, ObjectTooLarge, storageFor, type Storage } from '../lib/storage/storage.js';
+import { isS3Uri, ObjectNotFound, ObjectTooLarge, overReadLimit, storageFor, type Storage } from '../lib/storage/storage.js';
 
 // Image bytes read and not yet decoded, over every activity of this process: 16 reads ahead of 64 MiB files would
 // otherwise hold 1 GiB per activity. Images decoded ahead by sharp are 200 KB each.
 const readBudget = new Budget(256 * 1024 * 1024);
-
-const mebibytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
 /** An image read ahead: its bytes, for the fast path to decode in turn; or decoded already, by sharp; or its error. */
 type Prepared = { kind: 'fast'; bytes: Buffer; release: () => void } | { kind: 'decoded'; image: Uint8Array } | { kind: 'failed'; error: string };
@@ -33,8 +31,7 @@ const unreadable = (err: unknown): string => `not a readable image: ${(err as Er
  * profiles...) are decoded here by sharp, on libuv's threads; the others wait, holding their share of the read budget.
  */
 async function prepare(source: Storage, uri: string, size: number, maxBytes: number, timings: Timings): Promise<Prepared> {
-  if (size > maxBytes)
-    return { kind: 'failed', error: `not read: the file is ${mebibytes(size)}, larger than maxImageBytes (${mebibytes(maxBytes)})` };
+  if (size > maxBytes) return { kind: 'failed', error: `not read: the file is ${overReadLimit(size, maxBytes)}` };
   const release = await readBudget.acquire(size);
   let bytes: Buffer;
   const t0 = performance.now();

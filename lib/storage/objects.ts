@@ -14,8 +14,10 @@ export class ObjectTooLarge extends InputError {
 }
 
 const MiB = 1024 * 1024;
-export const tooLarge = (uri: string, size: number, maxBytes: number) =>
-  new ObjectTooLarge(`${uri} is ${(size / MiB).toFixed(1)} MiB, larger than maxImageBytes (${(maxBytes / MiB).toFixed(1)} MiB)`);
+/** "3.0 MiB, larger than maxImageBytes (1.0 MiB)": how a size over the read limit is told, wherever it is found. */
+export const overReadLimit = (size: number, maxBytes: number) =>
+  `${(size / MiB).toFixed(1)} MiB, larger than maxImageBytes (${(maxBytes / MiB).toFixed(1)} MiB)`;
+export const tooLarge = (uri: string, size: number, maxBytes: number) => new ObjectTooLarge(`${uri} is ${overReadLimit(size, maxBytes)}`);
 
 /** One file or object found by a listing. */
 export interface StoredObject {
