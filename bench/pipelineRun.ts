@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { connectClient, runPipeline } from '../lib/temporal/client.js';
+import { connectClient, formatProgress, runPipeline } from '../lib/temporal/client.js';
 import { loadWorkerConfig } from '../lib/config.js';
 import { projectRoot, stateDir } from '../lib/paths.js';
 import type { RunSummary } from '../lib/contract.js';
@@ -211,7 +211,7 @@ async function measureRun(
   const summary: RunSummary = await runPipeline(client, input, {
     taskQueue: run.taskQueue,
     workflowId: run.workflowId,
-    onProgress: (line) => process.stderr.write(`  ${line}\n`),
+    onProgress: (progress, elapsedMs) => process.stderr.write(`  ${formatProgress(progress, elapsedMs)}\n`),
     intervalMs: 5000,
   });
   const wallSeconds = (performance.now() - started) / 1000;

@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { delay } from '../lib/concurrency.js';
 import { stateDir, temporalCliPath } from '../lib/paths.js';
+import { searchAttributeFlags } from '../lib/temporal/searchAttributes.js';
 
 /** A running `temporal server start-dev`. */
 export interface DevServer {
@@ -58,6 +59,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     '--db-filename',
     dbFile,
     ...sqlite,
+    ...searchAttributeFlags,
     '--log-level',
     'warn',
   ];

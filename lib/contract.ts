@@ -142,6 +142,8 @@ export interface PipelineProgress {
   failed: number;
   partitionsDone: number;
   partitions: number;
+  /** Images an incremental run carries over from the last result instead of featurizing them. */
+  reused: number;
 }
 
 /** The workflow's result and the content of `_SUCCESS`: counts and references, never data. */

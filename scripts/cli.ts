@@ -1,6 +1,8 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { failureReason } from '../lib/temporal/client.js';
+import cliProgress from 'cli-progress';
+import { failureReason, formatProgress } from '../lib/temporal/client.js';
+import type { LiveProgress } from '../lib/temporal/watch.js';
 import { checkInputShape } from '../lib/pipelineInput.js';
 import { InputError } from '../lib/errors.js';
 import type { PipelineInput, RunSummary } from '../lib/contract.js';
@@ -67,22 +69,60 @@ export function parsePipelineArgs(argv: string[], env: NodeJS.ProcessEnv = proce
   return { input, ...(values['workflow-id'] ? { workflowId: values['workflow-id'] } : {}) };
 }
 
-/** Progress printer: one rewritten line on a terminal, a plain log line every few seconds otherwise. */
-export function progressPrinter(stream: NodeJS.WriteStream = process.stdout): { print: (line: string) => void; done: () => void } {
-  if (stream.isTTY) {
+/** How a run's progress is shown: a live bar on a terminal, a plain line every few seconds otherwise. */
+export interface ProgressDisplay {
+  update: (progress: LiveProgress, elapsedMs: number) => void;
+  /** A line of its own, above the bar. */
+  message: (line: string) => void;
+  /** Leave the bar, so what is printed next starts on its own line. */
+  done: () => void;
+}
+
+/** The display for `stream`: cli-progress's bar (rate, ETA, partitions) on a terminal, log lines elsewhere. */
+export function progressDisplay(stream: NodeJS.WriteStream = process.stdout): ProgressDisplay {
+  if (!stream.isTTY) {
+    let last = 0;
     return {
-      print: (line) => stream.write(`\r\x1b[2K${line}`),
-      done: () => stream.write('\n'),
+      update: (progress, elapsedMs) => {
+        if (Date.now() - last < 5000) return;
+        last = Date.now();
+        stream.write(formatProgress(progress, elapsedMs) + '\n');
+      },
+      message: (line) => stream.write(line + '\n'),
+      done: () => undefined,
     };
   }
-  let last = 0;
-  return {
-    print: (line) => {
-      if (Date.now() - last < 5000) return;
-      last = Date.now();
-      stream.write(line + '\n');
+  const bar = new cliProgress.SingleBar(
+    {
+      stream,
+      format: '{stage} [{bar}] {value}/{total} images | {rate} images/s | ETA {eta_formatted} | partitions {partitions} | {failed} failed',
+      hideCursor: true,
+      etaBuffer: 50,
+      fps: 5,
     },
-    done: () => undefined,
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    update: (p, elapsedMs) => {
+      const payload = {
+        stage: p.stage.padEnd(11),
+        rate: (elapsedMs > 0 ? (p.done / elapsedMs) * 1000 : 0).toFixed(1),
+        partitions: `${p.partitionsDone}/${p.partitions}`,
+        failed: p.failed,
+      };
+      if (!started) bar.start(p.toFeaturize, p.done, payload);
+      else {
+        bar.setTotal(p.toFeaturize);
+        bar.update(p.done, payload);
+      }
+      started = true;
+    },
+    message: (line) => stream.write(`\r\x1b[2K${line}\n`),
+    done: () => {
+      if (started) bar.stop();
+      started = false;
+    },
   };
 }
 
@@ -90,7 +130,11 @@ export function progressPrinter(stream: NodeJS.WriteStream = process.stdout): { 
 export function printSummary(summary: RunSummary): void {
   const seconds = (Date.parse(summary.finishedAt) - Date.parse(summary.startedAt)) / 1000;
   console.log(`workflow ${summary.workflowId} (run ${summary.runId}) finished in ${seconds.toFixed(1)} s`);
-  console.log(`  images listed: ${summary.images}, featurized: ${summary.featurized}, failed: ${summary.failed}, labels: ${summary.labels}`);
+  // summary.featurized counts the rows of the features dataset, which include the vectors an incremental run reuses.
+  const reused = summary.reused > 0 ? `, reused from the last result: ${summary.reused}` : '';
+  console.log(
+    `  images listed: ${summary.images}, featurized now: ${summary.featurized - summary.reused}${reused}, failed: ${summary.failed}, labels: ${summary.labels}`,
+  );
   console.log(`  PCA k=${summary.k}, explained variance: [${summary.explainedVariance.map((v) => v.toFixed(4)).join(', ')}]`);
   console.log(`  results: ${summary.output} (features/, pca/, pca_model.json, errors.parquet, _SUCCESS)`);
 }

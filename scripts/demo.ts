@@ -7,7 +7,7 @@ import { loadWorkerConfig } from '../lib/config.js';
 import { startDevServer, type DevServer } from '../dev/devServer.js';
 import { previewResults } from '../lib/storage/parquet.js';
 import { startWorkerPool } from '../workers/workerPool.js';
-import { fromUserFolder, printSummary, progressPrinter, runCommand } from './cli.js';
+import { fromUserFolder, printSummary, progressDisplay, runCommand } from './cli.js';
 
 await runCommand(async () => {
   const config = loadWorkerConfig();
@@ -24,8 +24,16 @@ await runCommand(async () => {
   try {
     const client = await connectClient(config.address, config.namespace);
     const workflowId = pipelineWorkflowId(input.source);
-    const progress = progressPrinter();
-    const run = () => runPipeline(client, input, { taskQueue: config.taskQueue, workflowId, onProgress: progress.print });
+    const progress = progressDisplay();
+    const run = () =>
+      runPipeline(client, input, {
+        taskQueue: config.taskQueue,
+        workflowId,
+        address: config.address,
+        onProgress: progress.update,
+        onWaiting: progress.message,
+        warn: progress.message,
+      });
     console.log(`running workflow ${workflowId}: ${input.source} -> ${input.output}`);
     let summary;
     const pool = server

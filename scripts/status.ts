@@ -1,8 +1,9 @@
 // `npm run status -- <workflow-id>`: where a pipeline run stands (its progress query), or how it ended.
 import { connectClient, failureReason, formatProgress } from '../lib/temporal/client.js';
+import { liveProgress } from '../lib/temporal/watch.js';
 import { loadWorkerConfig } from '../lib/config.js';
 import { InputError } from '../lib/errors.js';
-import type { PipelineProgress, RunSummary } from '../lib/contract.js';
+import type { RunSummary } from '../lib/contract.js';
 import { printSummary, runCommand } from './cli.js';
 
 await runCommand(async () => {
@@ -20,8 +21,8 @@ await runCommand(async () => {
     const status = description.status.name;
     console.log(`workflow ${workflowId}: ${status}, started ${description.startTime.toISOString()}`);
     if (status === 'RUNNING') {
-      const progress = await handle.query<PipelineProgress>('progress');
-      console.log(formatProgress(progress, Date.now() - description.startTime.getTime()));
+      const progress = await liveProgress(handle);
+      console.log(progress ? formatProgress(progress, Date.now() - description.startTime.getTime()) : 'waiting for a worker to take the run up');
     } else if (status === 'COMPLETED') {
       printSummary((await handle.result()) as RunSummary);
     } else {

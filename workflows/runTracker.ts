@@ -21,6 +21,7 @@ export class RunTracker {
       failed: this.state?.failed ?? 0,
       partitionsDone: this.partitionsDone,
       partitions: this.state?.listing?.partitions ?? 0,
+      reused: this.state?.listing?.reused ?? 0,
     }));
   }
 

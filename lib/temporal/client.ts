@@ -1,10 +1,13 @@
-import { ApplicationFailure, Client, Connection } from '@temporalio/client';
-import type { PipelineInput, PipelineProgress, RunSummary } from '../contract.js';
+import { ApplicationFailure, Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import type { PipelineInput, RunSummary } from '../contract.js';
 import { imagePipeline } from '../../workflows/imagePipeline.js';
+import { runSearchAttributes } from './searchAttributes.js';
+import { liveProgress, noWorkerHint, workerPolling, type LiveProgress } from './watch.js';
 
 /** A client for the Temporal server at `address`. */
 export async function connectClient(address: string, namespace = 'default'): Promise<Client> {
-  const connection = await Connection.connect({ address });
+  // A server that does not answer is reported in seconds, not after the SDK's 10 s default.
+  const connection = await Connection.connect({ address, connectTimeout: '5s' });
   return new Client({ connection, namespace });
 }
 
@@ -37,33 +40,87 @@ export function pipelineWorkflowId(source: string, now = new Date()): string {
 }
 
 /** One line describing where a run stands. */
-export function formatProgress(p: PipelineProgress, elapsedMs: number): string {
+export function formatProgress(p: LiveProgress, elapsedMs: number): string {
   const seconds = elapsedMs / 1000;
-  const rate = seconds > 0 ? (p.featurized + p.failed) / seconds : 0;
-  const remaining = p.images - p.featurized - p.failed;
-  const eta = p.stage === 'featurizing' && rate > 0 ? `, ETA ${Math.ceil(remaining / rate)} s` : '';
-  return `${p.stage}: ${p.featurized + p.failed}/${p.images} images (${p.failed} failed), partitions ${p.partitionsDone}/${p.partitions}, ${rate.toFixed(1)} images/s${eta}`;
+  const rate = seconds > 0 ? p.done / seconds : 0;
+  const eta = p.stage === 'featurizing' && rate > 0 ? `, ETA ${Math.ceil((p.toFeaturize - p.done) / rate)} s` : '';
+  const reused = p.reused > 0 ? `, ${p.reused} reused` : '';
+  return `${p.stage}: ${p.done}/${p.toFeaturize} images (${p.failed} failed${reused}), partitions ${p.partitionsDone}/${p.partitions}, ${rate.toFixed(1)} images/s${eta}`;
 }
+
+/** The run's start options a person sees in the Web UI and `temporal workflow describe`: summary, details, search attributes. */
+export function runMetadata(input: PipelineInput) {
+  const options = Object.entries(input)
+    .filter(([key]) => key !== 'source' && key !== 'output')
+    .map(([key, value]) => `- ${key}: ${JSON.stringify(value)}`);
+  return {
+    staticSummary: `Orchard: ${input.source} → ${input.output}`,
+    staticDetails: [`**source** ${input.source}`, `**output** ${input.output}`, ...(options.length > 0 ? ['', ...options] : [])].join('\n'),
+    typedSearchAttributes: [
+      { key: runSearchAttributes.source, value: input.source },
+      { key: runSearchAttributes.output, value: input.output },
+    ],
+  };
+}
+
+/** Start `imagePipeline` with its metadata; on a server that lacks Orchard's search attributes, without them, saying how to add them. */
+export async function startPipeline(
+  client: Client,
+  input: PipelineInput,
+  options: { taskQueue: string; workflowId: string; warn?: (line: string) => void },
+) {
+  const { staticSummary, staticDetails, typedSearchAttributes } = runMetadata(input);
+  const start = { taskQueue: options.taskQueue, workflowId: options.workflowId, args: [input] as [PipelineInput], staticSummary, staticDetails };
+  try {
+    return await client.workflow.start(imagePipeline, { ...start, typedSearchAttributes });
+  } catch (err) {
+    if (!/search attribute/i.test((err as Error).message)) throw err;
+    options.warn?.(
+      `this server does not know Orchard's search attributes, so the run cannot be found by them; add them with: ` +
+        Object.values(runSearchAttributes)
+          .map((key) => `temporal operator search-attribute create --name ${key.name} --type Keyword`)
+          .join(' && '),
+    );
+    return await client.workflow.start(imagePipeline, start);
+  }
+}
+
+/** What a client is told while it follows a run. */
+export interface RunObserver {
+  onProgress?: (progress: LiveProgress, elapsedMs: number) => void;
+  /** Once, when no worker has taken the run up after a few seconds, with what to start. */
+  onWaiting?: (hint: string) => void;
+  onStarted?: (handle: WorkflowHandle<typeof imagePipeline>) => void;
+  warn?: (line: string) => void;
+}
+
+// How long a run may wait for its first workflow task before the client says why.
+const WORKER_HINT_AFTER_MS = 3_000;
 
 /** Start `imagePipeline`, report progress while it runs and return its summary; failures carry the workflow's reason. */
 export async function runPipeline(
   client: Client,
   input: PipelineInput,
-  options: { taskQueue: string; workflowId: string; onProgress?: (line: string) => void; intervalMs?: number },
+  options: { taskQueue: string; workflowId: string; intervalMs?: number; address?: string } & RunObserver,
 ): Promise<RunSummary> {
-  const handle = await client.workflow.start(imagePipeline, { taskQueue: options.taskQueue, workflowId: options.workflowId, args: [input] });
+  const handle = await startPipeline(client, input, options);
+  options.onStarted?.(handle);
   const started = Date.now();
   let finished = false;
   const result = handle.result().finally(() => (finished = true));
-  if (options.onProgress) {
-    while (!finished) {
-      await Promise.race([result.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 1000))]);
-      if (finished) break;
-      try {
-        options.onProgress(formatProgress(await handle.query<PipelineProgress>('progress'), Date.now() - started));
-      } catch {
-        // The query races with continue-as-new and completion; the next tick asks again.
+  let hinted = false;
+  while (!finished && (options.onProgress || options.onWaiting)) {
+    await Promise.race([result.catch(() => undefined), delay(options.intervalMs ?? 1000)]);
+    if (finished) break;
+    try {
+      const progress = await liveProgress(handle);
+      if (progress) options.onProgress?.(progress, Date.now() - started);
+      else if (!hinted && options.onWaiting && Date.now() - started >= WORKER_HINT_AFTER_MS) {
+        hinted = true;
+        options.onWaiting(noWorkerHint(options.address ?? 'the server', options.taskQueue, await workerPolling(client, options.taskQueue)));
       }
+    } catch {
+      // The query races with continue-as-new and completion; the next tick asks again.
     }
   }
   try {
@@ -72,6 +129,8 @@ export async function runPipeline(
     throw new Error(`workflow ${options.workflowId} failed: ${failureReason(err)}`, { cause: err });
   }
 }
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The message that names what went wrong: the first application failure in the chain, else the innermost cause. */
 export function failureReason(err: unknown): string {

@@ -5,12 +5,17 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { loadWorkerConfig, type WorkerConfig } from '../../lib/config.js';
 import { temporalCliPath } from '../../lib/paths.js';
+import { runSearchAttributes } from '../../lib/temporal/searchAttributes.js';
 import { createOrchardWorker } from '../../workers/orchardWorker.js';
 
 /** A real Temporal dev server (the `temporal` CLI) started for one test file. */
 export async function startTestServer(): Promise<TestWorkflowEnvironment> {
   return TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: temporalCliPath() }, ip: '127.0.0.1' },
+    server: {
+      executable: { type: 'existing-path', path: temporalCliPath() },
+      ip: '127.0.0.1',
+      searchAttributes: Object.values(runSearchAttributes),
+    },
   });
 }
 
