@@ -5,8 +5,9 @@ import { startWorkerPool } from './workerPool.js';
 
 const config = loadWorkerConfig();
 const pool = startWorkerPool(config.processes);
-await pool.ready;
-console.log(`orchard worker: ${config.processes} process(es) polling task queue ${config.taskQueue} on ${config.address}; Ctrl-C stops them`);
+// Before the pool is ready too: a worker still waiting for the server stops its processes with it.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => void pool.stop().then(() => process.exit(0)));
 }
+await pool.ready;
+console.log(`orchard worker: ${config.processes} process(es) polling task queue ${config.taskQueue} on ${config.address}; Ctrl-C stops them`);

@@ -16,12 +16,14 @@ export interface WorkerPool {
 
 /**
  * Start `processes` worker processes with `env` added to this process's environment. A process that dies (a crash,
- * the OOM killer) is replaced after a second; Temporal retries the activities it held.
+ * the OOM killer) is replaced after a second; Temporal retries the activities it held. One that dies before it is
+ * ready is retried 2, 4 ... 60 s apart.
  */
 export function startWorkerPool(processes: number, env: Record<string, string> = {}): WorkerPool {
   const children: ChildProcess[] = [];
   let stopping = false;
   let readyCount = 0;
+  const failures: number[] = Array.from({ length: processes }, () => 0);
   let markReady: () => void;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
 
@@ -32,13 +34,20 @@ export function startWorkerPool(processes: number, env: Record<string, string> =
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     children[slot] = child;
+    let becameReady = false;
     child.on('message', (message) => {
-      if (message === 'ready' && ++readyCount === processes) markReady();
+      if (message !== 'ready') return;
+      becameReady = true;
+      if (++readyCount === processes) markReady();
     });
     child.once('exit', (code, signal) => {
       if (stopping) return;
-      console.error(`orchard worker process ${child.pid} exited (${signal ?? `code ${code}`}); starting a replacement`);
-      void delay(1000).then(() => !stopping && spawnChild(slot));
+      // A process that dies before it is ready (a setting it refuses) is restarted ever more slowly, up to a minute
+      // apart, instead of every second; one that ran is replaced after a second.
+      failures[slot] = becameReady ? 0 : failures[slot] + 1;
+      const wait = Math.min(60, 2 ** failures[slot]);
+      console.error(`orchard worker process ${child.pid} exited (${signal ?? `code ${code}`}); starting a replacement in ${wait} s`);
+      void delay(wait * 1000).then(() => !stopping && spawnChild(slot));
     });
   };
   for (let slot = 0; slot < processes; slot++) spawnChild(slot);

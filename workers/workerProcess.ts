@@ -2,6 +2,7 @@
 import { DefaultLogger, Runtime, type LogEntry } from '@temporalio/worker';
 import { loadWorkerConfig } from '../lib/config.js';
 import { installCrashDrill } from './crashDrill.js';
+import { connectWithBackoff } from './connect.js';
 import { createOrchardWorker } from './orchardWorker.js';
 
 const config = loadWorkerConfig();
@@ -14,7 +15,12 @@ function jsonLine(entry: LogEntry): void {
 
 Runtime.install({ logger: new DefaultLogger(config.logLevel, config.logFormat === 'json' ? jsonLine : undefined) });
 installCrashDrill();
-const worker = await createOrchardWorker(config);
+// Until the worker runs, Ctrl-C or the pool's stop has nothing to drain: exit at once rather than wait for a server.
+const exitNow = () => process.exit(0);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, exitNow);
+// Connected first: a server that cannot be reached is said at once, before the model loads.
+const worker = await createOrchardWorker(config, await connectWithBackoff(config.address));
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.off(signal, exitNow);
 Runtime.instance().logger.info('orchard worker process ready', {
   taskQueue: config.taskQueue,
   address: config.address,

@@ -100,7 +100,7 @@ test('all 900 sample images: folder labels, real features, a PCA that matches an
     encoding: 'utf8',
   });
   assert.match(status, /workflow e2e-first: COMPLETED/);
-  assert.match(status, /images listed: 900, featurized: 900, failed: 0, labels: 15/);
+  assert.match(status, /images listed: 900, featurized now: 900, failed: 0, labels: 15/);
 });
 
 const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((file) => existsSync(file));
