@@ -21,7 +21,12 @@ const readBudget = new Budget(256 * 1024 * 1024);
 /** An image read ahead: its bytes, for the fast path to decode in turn; or decoded already, by sharp; or its error. */
 type Prepared = { kind: 'fast'; bytes: Buffer; release: () => void } | { kind: 'decoded'; image: Uint8Array } | { kind: 'failed'; error: string };
 
-type Timings = { read: number; decode: number; infer: number; write: number };
+/**
+ * Where a partition's wall time went, on its critical path, so the parts add up to the activity's time: waiting for
+ * the next image (its read, or its decode by sharp ahead), decoding it in turn, inference, writing the part, and the
+ * rest (manifest, model session, bookkeeping). Work done ahead, concurrently, is counted only while it is waited for.
+ */
+type Timings = { read: number; decode: number; infer: number; write: number; other: number };
 
 const unreadable = (err: unknown): string => `not a readable image: ${(err as Error).message}`;
 
@@ -30,11 +35,10 @@ const unreadable = (err: unknown): string => `not a readable image: ${(err as Er
  * else (a network fault) fails the activity, which is retried. Images the fast path does not take (PNG, CMYK, ICC
  * profiles...) are decoded here by sharp, on libuv's threads; the others wait, holding their share of the read budget.
  */
-async function prepare(source: Storage, uri: string, size: number, maxBytes: number, timings: Timings): Promise<Prepared> {
+async function prepare(source: Storage, uri: string, size: number, maxBytes: number): Promise<Prepared> {
   if (size > maxBytes) return { kind: 'failed', error: `not read: the file is ${overReadLimit(size, maxBytes)}` };
   const release = await readBudget.acquire(size);
   let bytes: Buffer;
-  const t0 = performance.now();
   try {
     bytes = await source.read(uri, { maxBytes });
   } catch (err) {
@@ -43,18 +47,14 @@ async function prepare(source: Storage, uri: string, size: number, maxBytes: num
     const code = (err as NodeJS.ErrnoException).code;
     if (!(err instanceof ObjectNotFound) && code !== 'EISDIR' && code !== 'EACCES') throw err;
     return { kind: 'failed', error: `cannot read file: ${(err as Error).message}` };
-  } finally {
-    timings.read += performance.now() - t0;
   }
   if (bytes.length > 0 && plainJpeg(bytes)) return { kind: 'fast', bytes, release };
-  const t1 = performance.now();
   try {
     return { kind: 'decoded', image: await decodeWithSharp(bytes) };
   } catch (err) {
     return { kind: 'failed', error: unreadable(err) };
   } finally {
     release();
-    timings.decode += performance.now() - t1;
   }
 }
 
@@ -90,7 +90,7 @@ export async function featurizePartition(input: FeaturizePartitionInput, config:
   return failingClearly('featurizePartition', async () => {
     const started = performance.now();
     const context = Context.current();
-    const timings: Timings = { read: 0, decode: 0, infer: 0, write: 0 };
+    const timings: Timings = { read: 0, decode: 0, infer: 0, write: 0, other: 0 };
     const model = await loadFeatureModel({ path: config.modelPath, threads: config.inferenceThreads });
     const staging = storageFor(input.staging, input);
     const source = storageFor(input.source, input);
@@ -105,7 +105,7 @@ export async function featurizePartition(input: FeaturizePartitionInput, config:
     // Reads run ahead of inference (bounded), so storage latency is hidden while a batch is embedded.
     const prepared = startBounded(entries, config.readConcurrency, (entry) => {
       context.cancellationSignal.throwIfAborted();
-      return prepare(source, entry.uri, entry.size, input.maxImageBytes, timings);
+      return prepare(source, entry.uri, entry.size, input.maxImageBytes);
     });
 
     const paths: string[] = [];
@@ -136,7 +136,10 @@ export async function featurizePartition(input: FeaturizePartitionInput, config:
     try {
       for (; next < entries.length; next++) {
         context.cancellationSignal.throwIfAborted();
-        const error = await decodeInTurn(await prepared[next], batch, batchEntries.length * INPUT_BYTES_PER_IMAGE, timings);
+        const waitStarted = performance.now();
+        const image = await prepared[next];
+        timings.read += performance.now() - waitStarted;
+        const error = await decodeInTurn(image, batch, batchEntries.length * INPUT_BYTES_PER_IMAGE, timings);
         if (error !== undefined) {
           errors.push({ path: entries[next].uri, error });
           continue;
@@ -178,12 +181,14 @@ export async function featurizePartition(input: FeaturizePartitionInput, config:
       }
     });
     timings.write += performance.now() - t0;
+    const ms = performance.now() - started;
+    timings.other = Math.max(0, ms - timings.read - timings.decode - timings.infer - timings.write);
     log.info('featurized partition', {
       partition: input.partition,
       images: entries.length,
       featurized: paths.length,
       failed: errors.length,
-      ms: Math.round(performance.now() - started),
+      ms: Math.round(ms),
     });
     return { partition: input.partition, featurized: paths.length, failed: errors.length, timings };
   });

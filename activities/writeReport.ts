@@ -13,6 +13,8 @@ import { storageFor } from '../lib/storage/storage.js';
 const MAX_POINTS = 20_000;
 const MAX_ERRORS_LISTED = 200;
 
+const seconds = (timings: Record<string, number>): [string, number][] => Object.entries(timings).map(([stage, ms]) => [stage, ms / 1000]);
+
 /** Write report.html (self-contained) and report.png next to the staged result. */
 export async function writeReport(input: ReportInput, config: WorkerConfig): Promise<void> {
   return failingClearly('writeReport', () =>
@@ -29,7 +31,8 @@ export async function writeReport(input: ReportInput, config: WorkerConfig): Pro
       for await (const batch of readVectorParquet([pca], 'pcaFeatures', { orderBy: 'path' })) {
         for (let i = 0; i < batch.paths.length; i++, row++) {
           if (row % step !== 0) continue;
-          points.push({ pc1: batch.vectors[i * batch.dim], pc2: batch.dim > 1 ? batch.vectors[i * batch.dim + 1] : 0, label: batch.labels[i] });
+          const [pc1, pc2] = [batch.vectors[i * batch.dim], batch.dim > 1 ? batch.vectors[i * batch.dim + 1] : 0];
+          points.push({ pc1, pc2, label: batch.labels[i], path: batch.paths[i] });
         }
       }
       // The PCA dataset has a row for every feature vector, so the counts need no read of the 1280-float vectors.
@@ -39,13 +42,15 @@ export async function writeReport(input: ReportInput, config: WorkerConfig): Pro
         literalFiles([errors]),
       ]);
       const data: ReportData = {
-        title: `Orchard run ${input.runId}: ${input.source}`,
+        title: `Orchard features and PCA of ${input.source}`,
+        subtitle: `workflow ${input.workflowId} (run ${input.runId}), started ${input.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}`,
         points,
         explainedVariance: model.explainedVariance,
         countsByLabel: counts.map((r) => [String(r.label), Number(r.n)]),
         errors: listed.map((r) => ({ path: String(r.path), error: String(r.error) })),
         errorCount: Number(errorCount.n),
-        timings: Object.entries(input.timings).map(([stage, ms]) => [stage, ms / 1000]),
+        timings: seconds(input.timings),
+        featurizeTimings: seconds(input.featurizeTimings),
       };
       await staging.write(resultUri(result, 'report.html'), renderReportHtml(data));
       await staging.write(

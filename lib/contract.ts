@@ -95,6 +95,7 @@ export interface FeaturizePartitionResult {
   partition: number;
   featurized: number;
   failed: number;
+  /** Where the activity's wall time went, milliseconds: read (waiting for images), decode, infer, write, other; they add up. */
   timings: StageTimings;
 }
 
@@ -122,9 +123,13 @@ export interface VarianceCheck {
 }
 
 export interface ReportInput extends RunContext {
+  workflowId: string;
   runId: string;
+  startedAt: string;
   /** Wall time of each stage so far, milliseconds. */
   timings: StageTimings;
+  /** The featurize activities' time by part, summed over partitions, milliseconds. */
+  featurizeTimings: StageTimings;
 }
 
 export interface CommitInput extends RunContext {
@@ -162,7 +167,11 @@ export interface RunSummary {
   explainedVariance: number[];
   /** Wall time of each stage of the workflow, milliseconds. */
   timings: StageTimings;
-  /** Time spent inside featurize activities, summed over partitions, milliseconds. */
+  /**
+   * The featurize activities' wall time by part (read: waiting for images, decode, infer, write, other), summed over
+   * partitions, milliseconds. The parts add up to the activities' total, which exceeds the featurize stage's wall time
+   * by about the number of partitions run at once.
+   */
   featurizeTimings: StageTimings;
   startedAt: string;
   finishedAt: string;

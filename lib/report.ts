@@ -3,15 +3,20 @@
 
 /** What the report shows. */
 export interface ReportData {
+  /** The dataset (the source listed). */
   title: string;
-  /** PC1 and PC2 of (a sample of) the rows, with their labels. */
-  points: { pc1: number; pc2: number; label: string }[];
+  /** The run: workflow id and when it started. */
+  subtitle: string;
+  /** PC1 and PC2 of (a sample of) the rows, with their images and labels. */
+  points: { pc1: number; pc2: number; label: string; path: string }[];
   explainedVariance: number[];
   countsByLabel: [string, number][];
   errors: { path: string; error: string }[];
   errorCount: number;
-  /** Stage name to seconds. */
+  /** Stage name to wall seconds, in the order the stages ran. */
   timings: [string, number][];
+  /** The featurize activities' seconds by part, summed over partitions. */
+  featurizeTimings: [string, number][];
 }
 
 const palette = [
@@ -40,6 +45,20 @@ const palette = [
 const escapeXml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const fmt = (v: number, digits = 3) => (Number.isFinite(v) ? v.toFixed(digits) : String(v));
 
+/** About `count` round tick values (1, 2 or 5 times a power of ten apart) inside [min, max]. */
+export function niceTicks(min: number, max: number, count = 5): number[] {
+  if (!(max > min) || !Number.isFinite(max - min)) return [min];
+  const rough = (max - min) / count;
+  const power = 10 ** Math.floor(Math.log10(rough));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((candidate) => candidate >= rough) ?? 10 * power;
+  const ticks: number[] = [];
+  // From integer multiples, rounded to 12 digits: repeated addition would print 0.30000000000000004.
+  for (let i = Math.ceil(min / step - 1e-9); i * step <= max + step * 1e-9; i++) ticks.push(Number((i * step).toPrecision(12)) || 0);
+  return ticks;
+}
+
+const tickLabel = (v: number) => String(Number(v.toPrecision(6)));
+
 /** The report's drawing as a standalone SVG document. */
 export function renderReportSvg(data: ReportData): string {
   const width = 1200;
@@ -58,16 +77,31 @@ export function renderReportSvg(data: ReportData): string {
   const sy = (v: number) => plot.y + plot.h - ((v - yMin) / (yMax - yMin || 1)) * plot.h;
   parts.push(`<text x="${plot.x}" y="40" font-size="18" font-weight="bold">PC1 x PC2 by label</text>`);
   parts.push(`<rect x="${plot.x}" y="${plot.y}" width="${plot.w}" height="${plot.h}" fill="none" stroke="#999"/>`);
+  parts.push(`<g id="axes" font-size="10" fill="#555">`);
+  for (const v of niceTicks(xMin, xMax)) {
+    const x = fmt(sx(v), 1);
+    parts.push(`<line x1="${x}" y1="${plot.y + plot.h}" x2="${x}" y2="${plot.y + plot.h + 5}" stroke="#999"/>`);
+    parts.push(`<text x="${x}" y="${plot.y + plot.h + 16}" text-anchor="middle">${tickLabel(v)}</text>`);
+  }
+  for (const v of niceTicks(yMin, yMax)) {
+    const y = fmt(sy(v), 1);
+    parts.push(`<line x1="${plot.x - 5}" y1="${y}" x2="${plot.x}" y2="${y}" stroke="#999"/>`);
+    parts.push(`<text x="${plot.x - 7}" y="${y}" dy="3" text-anchor="end">${tickLabel(v)}</text>`);
+  }
+  parts.push(`</g>`);
+  // Each point names its image and label when the pointer rests on it (an SVG <title> is the browser's tooltip).
   parts.push(`<g id="scatter">`);
   for (const p of data.points) {
-    parts.push(`<circle cx="${fmt(sx(p.pc1), 1)}" cy="${fmt(sy(p.pc2), 1)}" r="3" fill="${colour.get(p.label) ?? '#000'}" fill-opacity="0.75"/>`);
+    parts.push(
+      `<circle cx="${fmt(sx(p.pc1), 1)}" cy="${fmt(sy(p.pc2), 1)}" r="3" fill="${colour.get(p.label) ?? '#000'}" fill-opacity="0.75"><title>${escapeXml(`${p.label}: ${p.path}`)}</title></circle>`,
+    );
   }
   parts.push(`</g>`);
   parts.push(
-    `<text x="${plot.x + plot.w / 2}" y="${plot.y + plot.h + 30}" font-size="13" text-anchor="middle">PC1 (${fmt(100 * (data.explainedVariance[0] ?? 0), 1)} %)</text>`,
+    `<text x="${plot.x + plot.w / 2}" y="${plot.y + plot.h + 34}" font-size="13" text-anchor="middle">PC1 (${fmt(100 * (data.explainedVariance[0] ?? 0), 1)} %)</text>`,
   );
   parts.push(
-    `<text x="20" y="${plot.y + plot.h / 2}" font-size="13" transform="rotate(-90 20 ${plot.y + plot.h / 2})" text-anchor="middle">PC2 (${fmt(100 * (data.explainedVariance[1] ?? 0), 1)} %)</text>`,
+    `<text x="14" y="${plot.y + plot.h / 2}" font-size="13" transform="rotate(-90 14 ${plot.y + plot.h / 2})" text-anchor="middle">PC2 (${fmt(100 * (data.explainedVariance[1] ?? 0), 1)} %)</text>`,
   );
 
   // Scree plot, top right.
@@ -75,6 +109,13 @@ export function renderReportSvg(data: ReportData): string {
   const maxRatio = Math.max(...data.explainedVariance, 1e-9);
   const barWidth = scree.w / Math.max(data.explainedVariance.length, 1);
   parts.push(`<text x="${scree.x}" y="40" font-size="18" font-weight="bold">Explained variance (scree)</text>`);
+  parts.push(`<g id="scree-axis" font-size="10" fill="#555">`);
+  for (const v of niceTicks(0, maxRatio, 4)) {
+    const y = fmt(scree.y + scree.h - (v / maxRatio) * scree.h, 1);
+    parts.push(`<line x1="${scree.x - 5}" y1="${y}" x2="${scree.x + scree.w}" y2="${y}" stroke="#ddd"/>`);
+    parts.push(`<text x="${scree.x - 7}" y="${y}" dy="3" text-anchor="end">${tickLabel(100 * v)}%</text>`);
+  }
+  parts.push(`</g>`);
   parts.push(`<g id="scree">`);
   data.explainedVariance.forEach((ratio, i) => {
     const h = (ratio / maxRatio) * scree.h;
@@ -110,6 +151,8 @@ export function renderReportSvg(data: ReportData): string {
   ].join('\n');
 }
 
+const sum = (pairs: [string, number][]) => pairs.reduce((total, [, v]) => total + v, 0);
+
 /** A self-contained HTML page (opens from disk, no network): the drawing plus the tables behind it. */
 export function renderReportHtml(data: ReportData): string {
   const rows = (cells: string[][]) => cells.map((c) => `<tr>${c.map((v) => `<td>${escapeXml(v)}</td>`).join('')}</tr>`).join('\n');
@@ -118,6 +161,7 @@ export function renderReportHtml(data: ReportData): string {
 <style>body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0 24px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px}h2{margin-top:28px}</style>
 </head><body>
 <h1>${escapeXml(data.title)}</h1>
+<p>${escapeXml(data.subtitle)}</p>
 ${renderReportSvg(data)}
 <h2>Explained variance</h2>
 <table><tr><th>component</th><th>ratio</th><th>cumulative</th></tr>
@@ -137,8 +181,18 @@ ${rows(
 ${rows(data.countsByLabel.map(([label, n]) => [label, String(n)]))}
 </table>
 <h2>Stage timings</h2>
-<table><tr><th>stage</th><th>seconds</th></tr>
-${rows(data.timings.map(([stage, s]) => [stage, fmt(s, 2)]))}
+<table><tr><th>stage</th><th>wall seconds</th></tr>
+${rows([...data.timings.map(([stage, s]) => [stage, fmt(s, 2)]), ['all stages before this report', fmt(sum(data.timings), 2)]])}
+</table>
+<p>The commit, which follows this report, is not included.</p>
+<h3>Inside the featurize activities</h3>
+<p>Each partition's time on its critical path, summed over the partitions (which run in parallel, so the total exceeds the stage's wall time):
+read is the time spent waiting for the next image to be read (or decoded ahead), decode the decoding in turn.</p>
+<table><tr><th>part</th><th>seconds</th><th>share</th></tr>
+${rows([
+  ...data.featurizeTimings.map(([part, s]) => [part, fmt(s, 2), `${fmt((100 * s) / (sum(data.featurizeTimings) || 1), 1)} %`]),
+  ['total', fmt(sum(data.featurizeTimings), 2), '100 %'],
+])}
 </table>
 <h2 id="errors">Errors (${data.errorCount})</h2>
 <table><tr><th>path</th><th>error</th></tr>

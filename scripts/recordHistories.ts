@@ -8,14 +8,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { NativeConnection } from '@temporalio/worker';
 import { outputLeaseId } from '../activities/outputLease.js';
-import { connectClient } from '../lib/temporal/client.js';
+import { connectClient, startPipeline } from '../lib/temporal/client.js';
 import { defaultSampleDir, projectRoot, temporalCliPath } from '../lib/paths.js';
 import { loadWorkerConfig } from '../lib/config.js';
 import { startDevServer } from '../dev/devServer.js';
 import { canonicalLocation } from '../lib/storage/outputs.js';
 import { findFreePortBase } from '../dev/ports.js';
 import { createOrchardWorker } from '../workers/orchardWorker.js';
-import { imagePipeline } from '../workflows/imagePipeline.js';
 
 const tag = process.argv[2];
 if (!tag || !/^[\w.-]+$/.test(tag)) {
@@ -52,11 +51,8 @@ try {
   await fs.mkdir(target, { recursive: true });
   await worker.runUntil(async () => {
     for (const [name, input] of Object.entries(cases)) {
-      const summary = await client.workflow.execute(imagePipeline, {
-        taskQueue: 'record',
-        workflowId: `record-${name}`,
-        args: [input],
-      });
+      // Started as `orchard pipeline` starts runs, with their metadata and search attributes.
+      const summary = await (await startPipeline(client, input, { taskQueue: 'record', workflowId: `record-${name}` })).result();
       let runId: string | undefined = summary.runId;
       for (let n = 1; runId; n++) {
         // The CLI's JSON is the format Temporal's replayer reads (historyFromJSON).

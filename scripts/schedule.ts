@@ -2,7 +2,7 @@
 // a Temporal Schedule that runs imagePipeline, nightly by default.
 import { parseArgs } from 'node:util';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
-import { connectClient } from '../lib/temporal/client.js';
+import { connectClient, runMetadata, withSearchAttributesIfKnown } from '../lib/temporal/client.js';
 import { loadWorkerConfig } from '../lib/config.js';
 import { InputError } from '../lib/errors.js';
 import { imagePipeline } from '../workflows/imagePipeline.js';
@@ -56,20 +56,32 @@ await runCommand(async () => {
     const spec = { cronExpressions: [args.cron], timezone: args.timezone };
     // Overlap SKIP: a night whose run is still going does not start a second one on the same output.
     const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: args.catchupWindow };
-    const action = {
+    // Scheduled runs carry the same summary, details and search attributes as runs started by `orchard pipeline`.
+    const { typedSearchAttributes, ...metadata } = args.pipeline ? runMetadata(args.pipeline) : { typedSearchAttributes: [] };
+    const action = (withAttributes: boolean) => ({
       type: 'startWorkflow' as const,
       workflowType: imagePipeline.name,
       taskQueue: config.taskQueue,
       workflowId: `orchard-${args.id}`,
       args: [args.pipeline],
-    };
+      ...metadata,
+      ...(withAttributes ? { typedSearchAttributes } : {}),
+    });
+    const warn = (line: string) => console.error(`warning: ${line}`);
     switch (args.command) {
       case 'create':
-        await client.schedule.create({ scheduleId: args.id, spec, action, policies });
+        await withSearchAttributesIfKnown(
+          (withAttributes) => client.schedule.create({ scheduleId: args.id, spec, action: action(withAttributes), policies }),
+          warn,
+        );
         console.log(`created schedule ${args.id}: ${args.cron} (${args.timezone}), overlap SKIP, catch-up window ${args.catchupWindow}`);
         break;
       case 'update':
-        await handle.update((previous) => ({ ...previous, spec, action, policies: { ...previous.policies, ...policies } }));
+        await withSearchAttributesIfKnown(
+          (withAttributes) =>
+            handle.update((previous) => ({ ...previous, spec, action: action(withAttributes), policies: { ...previous.policies, ...policies } })),
+          warn,
+        );
         console.log(`updated schedule ${args.id}`);
         break;
       case 'describe': {

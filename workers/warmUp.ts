@@ -50,7 +50,8 @@ async function warmUpSteps(config: WorkerConfig): Promise<void> {
     await queryParquet('SELECT label, count(*) AS n FROM read_parquet($1) GROUP BY 1', [literalFiles([file])]);
     const drawing = renderReportSvg({
       title: 'warm-up',
-      points: rows.labels.map((label, i) => ({ pc1: i, pc2: -i, label })),
+      subtitle: 'warm-up',
+      points: rows.labels.map((label, i) => ({ pc1: i, pc2: -i, label, path: rows.paths[i] })),
       explainedVariance: [0.5, 0.25],
       countsByLabel: [
         ['a', ROWS / 2],
@@ -59,6 +60,7 @@ async function warmUpSteps(config: WorkerConfig): Promise<void> {
       errors: [],
       errorCount: 0,
       timings: [],
+      featurizeTimings: [],
     });
     await sharp(Buffer.from(drawing)).png().toBuffer();
   });

@@ -1,8 +1,18 @@
 import { CancellationScope, ContinueAsNew, upsertMemo, workflowInfo } from '@temporalio/workflow';
-import type { AggregateResult, PcaSummary, PipelineInput, PipelineState, RunContext, RunSummary, VarianceCheck } from '../lib/contract.js';
+import type {
+  AggregateResult,
+  PcaSummary,
+  PipelineInput,
+  PipelineState,
+  ReportInput,
+  RunContext,
+  RunSummary,
+  VarianceCheck,
+} from '../lib/contract.js';
 import { cleanup, committing, control, local, localSteps } from './activities.js';
 import { featurizeAll } from './featurizeAll.js';
 import { RunTracker } from './runTracker.js';
+import { recordImagesCount } from './searchAttributes.js';
 
 export { progressQuery } from './runTracker.js';
 
@@ -25,6 +35,7 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
   const releaseLease = () => CancellationScope.nonCancellable(() => local.releaseOutput(lease)).catch(() => undefined);
   try {
     state.listing ??= await run.step('listing', 'list', () => control.listImages(listInput(state, context)));
+    recordImagesCount(state.listing.images);
     await featurizeAll(run, input, state, context);
     const steps = state.listing.images <= state.options.localStepsMaxImages ? localSteps : control;
     const partitions = state.listing.partitions;
@@ -35,7 +46,7 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
     const variance = await run.step('fitting PCA', 'checkVariance', () => local.checkVariance(pca));
     // A fit that held every vector has written the PCA dataset already.
     if (!pca.projected) await run.step('projecting', 'project', () => steps.projectFeatures(context));
-    await run.step('reporting', 'report', () => steps.writeReport({ ...context, runId: state.firstRunId, timings: state.timings }));
+    await run.step('reporting', 'report', () => steps.writeReport(reportInput(state, context)));
     const summary = runSummary(state, context, aggregate, pca, variance);
     run.stage = 'committing';
     // Once the commit has started it finishes: a cancel arriving now must not leave the output half replaced.
@@ -89,6 +100,10 @@ function runContext({ options, firstRunId }: PipelineState): RunContext {
 function listInput({ options, workflowId, firstRunId }: PipelineState, context: RunContext) {
   const { glob, partitionSize, maxConcurrentPartitions, k, incremental } = options;
   return { ...context, glob, partitionSize, maxConcurrentPartitions, k, incremental, claimant: { workflowId, runId: firstRunId } };
+}
+
+function reportInput({ workflowId, firstRunId, startedAt, timings, featurizeTimings }: PipelineState, context: RunContext): ReportInput {
+  return { ...context, workflowId, runId: firstRunId, startedAt, timings, featurizeTimings };
 }
 
 function runSummary(state: PipelineState, context: RunContext, aggregate: AggregateResult, pca: PcaSummary, variance: VarianceCheck): RunSummary {

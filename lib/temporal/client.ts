@@ -1,7 +1,7 @@
 import { ApplicationFailure, Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import type { PipelineInput, RunSummary } from '../contract.js';
 import { imagePipeline } from '../../workflows/imagePipeline.js';
-import { runSearchAttributes } from './searchAttributes.js';
+import { createSearchAttributeCommands, runSearchAttributes } from './searchAttributes.js';
 import { liveProgress, noWorkerHint, workerPolling, type LiveProgress } from './watch.js';
 
 /** A client for the Temporal server at `address`. */
@@ -63,7 +63,23 @@ export function runMetadata(input: PipelineInput) {
   };
 }
 
-/** Start `imagePipeline` with its metadata; on a server that lacks Orchard's search attributes, without them, saying how to add them. */
+/**
+ * `start(true)`, which sets Orchard's search attributes; on a server that lacks them, `start(false)`, saying how to add
+ * them, so a run or schedule is never refused for want of a way to find it.
+ */
+export async function withSearchAttributesIfKnown<T>(start: (withAttributes: boolean) => Promise<T>, warn?: (line: string) => void): Promise<T> {
+  try {
+    return await start(true);
+  } catch (err) {
+    if (!/search attribute/i.test((err as Error).message)) throw err;
+    warn?.(
+      `this server does not know Orchard's search attributes, so runs cannot be found by them; add them with: ${createSearchAttributeCommands.join(' && ')}`,
+    );
+    return await start(false);
+  }
+}
+
+/** Start `imagePipeline` with its metadata (summary, details and, where the server knows them, search attributes). */
 export async function startPipeline(
   client: Client,
   input: PipelineInput,
@@ -71,18 +87,10 @@ export async function startPipeline(
 ) {
   const { staticSummary, staticDetails, typedSearchAttributes } = runMetadata(input);
   const start = { taskQueue: options.taskQueue, workflowId: options.workflowId, args: [input] as [PipelineInput], staticSummary, staticDetails };
-  try {
-    return await client.workflow.start(imagePipeline, { ...start, typedSearchAttributes });
-  } catch (err) {
-    if (!/search attribute/i.test((err as Error).message)) throw err;
-    options.warn?.(
-      `this server does not know Orchard's search attributes, so the run cannot be found by them; add them with: ` +
-        Object.values(runSearchAttributes)
-          .map((key) => `temporal operator search-attribute create --name ${key.name} --type Keyword`)
-          .join(' && '),
-    );
-    return await client.workflow.start(imagePipeline, start);
-  }
+  return withSearchAttributesIfKnown(
+    (withAttributes) => client.workflow.start(imagePipeline, withAttributes ? { ...start, typedSearchAttributes } : start),
+    options.warn,
+  );
 }
 
 /** What a client is told while it follows a run. */

@@ -1,12 +1,19 @@
-// The search attributes Orchard sets on each run it starts, so runs can be found by dataset and output in the Web UI
-// and with `temporal workflow list --query 'OrchardOutput="..."'`. Servers must know them: `orchard server` and the
-// tests register them; on another server, `temporal operator search-attribute create` (README, "Finding runs").
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+// The search attributes Orchard runs carry (workflows/searchAttributes.ts), and how a server learns them: `orchard
+// server` and the tests register them; on another server, `temporal operator search-attribute create` (README,
+// "Finding runs").
+import { runSearchAttributes } from '../../workflows/searchAttributes.js';
 
-export const runSearchAttributes = {
-  source: defineSearchAttributeKey('OrchardSource', SearchAttributeType.KEYWORD),
-  output: defineSearchAttributeKey('OrchardOutput', SearchAttributeType.KEYWORD),
-} as const;
+export { runSearchAttributes };
+
+/** The type names `temporal` takes for them. */
+const cliTypeName = { KEYWORD: 'Keyword', INT: 'Int' } as const;
+
+const definitions = Object.values(runSearchAttributes).map((key) => ({ name: key.name, type: cliTypeName[key.type] }));
 
 /** `--search-attribute` flags that register them on `temporal server start-dev`. */
-export const searchAttributeFlags: string[] = Object.values(runSearchAttributes).flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]);
+export const searchAttributeFlags: string[] = definitions.flatMap(({ name, type }) => ['--search-attribute', `${name}=${type}`]);
+
+/** The commands that register them on a server that lacks them. */
+export const createSearchAttributeCommands: string[] = definitions.map(
+  ({ name, type }) => `temporal operator search-attribute create --name ${name} --type ${type}`,
+);

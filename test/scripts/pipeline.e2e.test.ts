@@ -1,5 +1,6 @@
 // `orchard pipeline` as a user runs it, against a real server: live progress in a terminal, the summary on its own
-// lines, the run found by its output and described by its summary, and a clear hint when no worker polls.
+// lines, the run found by its output and described by its summary, Ctrl-C cancelling the run, and a clear hint when
+// no worker polls.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -72,9 +73,10 @@ test('in a terminal: a live bar whose count rises, the summary on its own lines,
   let listed = '';
   for (let i = 0; i < 50 && !listed.includes('tty-run'); i++) {
     if (i > 0) await delay(200);
-    listed = temporal('workflow', 'list', '--query', `OrchardOutput="${output}"`).stdout;
+    // The output is set when the run starts; the images count by the workflow once it has listed them.
+    listed = temporal('workflow', 'list', '--query', `OrchardOutput="${output}" AND OrchardImages=900`).stdout;
   }
-  assert.match(listed, /tty-run/, 'temporal workflow list --query finds the run by its output');
+  assert.match(listed, /tty-run/, 'temporal workflow list --query finds the run by its output and size');
   const described = temporal('workflow', 'describe', '--workflow-id', 'tty-run');
   assert.ok(described.stdout.includes(`Orchard: ${defaultSampleDir} → ${output}`), described.stdout);
 });
@@ -103,4 +105,34 @@ test('with no worker on its task queue, the command says within seconds what to 
       .terminate('test over')
       .catch(() => undefined);
   }
+});
+
+test('Ctrl-C cancels the run: it ends cancelled, the command says so, and the output holds no result and no staging', async () => {
+  const output = path.join(work, 'out-cancelled');
+  const child = spawn(
+    process.execPath,
+    [pipelineScript, '--source', defaultSampleDir, '--output', output, '--partition-size', '50', '--workflow-id', 'cancel-run'],
+    { env: { ...process.env, TEMPORAL_ADDRESS: pipeline.env.address } },
+  );
+  const ended = finished(child);
+  const handle = pipeline.env.client.workflow.getHandle('cancel-run');
+  const started = Date.now();
+  // Interrupted once featurizing has started: partitions are in flight and staging files exist.
+  for (;;) {
+    assert.ok(Date.now() - started < 120_000, 'the run did not reach featurizing within two minutes');
+    const progress = await handle.query<{ stage: string }>('progress').catch(() => undefined);
+    if (progress?.stage === 'featurizing') break;
+    await delay(100);
+  }
+  child.kill('SIGINT');
+  const run = await ended;
+  assert.equal(run.status, 1, run.stdout + run.stderr);
+  assert.match(run.stdout, /cancelling workflow cancel-run: its partitions stop/);
+  assert.match(run.stderr, /^error: .*cancel/im);
+  assert.equal((await handle.describe()).status.name, 'CANCELLED');
+  // Only the output's own bookkeeping may remain: no _SUCCESS, no features, nothing staged.
+  const left = await fs.readdir(output).catch(() => [] as string[]);
+  assert.ok(!left.includes('_SUCCESS') && !left.includes('features'), left.join(', '));
+  const staged = await fs.readdir(path.join(output, '_staging')).catch(() => [] as string[]);
+  assert.deepEqual(staged, [], 'staging files are discarded');
 });

@@ -92,7 +92,12 @@ export class PipelineRun {
       },
       {
         name: 'writeReport',
-        run: (attempt) => this.activity(attempt).run(writeReport, { ...this.context, runId: this.runId, timings: {} }, this.config),
+        run: (attempt) =>
+          this.activity(attempt).run(
+            writeReport,
+            { ...this.context, workflowId: 'steps', runId: this.runId, startedAt: new Date().toISOString(), timings: {}, featurizeTimings: {} },
+            this.config,
+          ),
       },
       { name: 'commitResults', run: (attempt) => this.activity(attempt).run(commitResults, { ...this.context, summary: this.summary() }) },
     );

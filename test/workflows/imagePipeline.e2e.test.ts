@@ -42,6 +42,12 @@ test('all 900 sample images: folder labels, real features, a PCA that matches an
     args: [{ source: sampleDir, output, k: 5 }],
   });
   assert.deepEqual([summary.images, summary.failed, summary.labels], [900, 0, 15]);
+  // The featurize activities' time by part: the parts of each partition's critical path, which add up to it.
+  assert.deepEqual(Object.keys(summary.featurizeTimings).sort(), ['decode', 'infer', 'other', 'read', 'write']);
+  assert.ok(
+    Object.values<number>(summary.featurizeTimings).every((ms) => ms >= 0) && summary.featurizeTimings.infer > 0,
+    JSON.stringify(summary.featurizeTimings),
+  );
   const images = await imagesBelow(sampleDir);
   assert.equal(images.length, 900);
   firstFeatures = await verifyResult(output, summary, { paths: images, k: 5 });
@@ -109,6 +115,11 @@ test('report.html renders in a real headless browser, and report.png is the same
   assert.ok(firstFeatures, 'needs the first run');
   const png = await sharp(path.join(output, 'report.png')).metadata();
   assert.deepEqual([png.format, png.width, png.height], ['png', 1200, 640]);
+  const html = await fs.readFile(path.join(output, 'report.html'), 'utf8');
+  assert.ok(html.includes(`<h1>Orchard features and PCA of ${sampleDir}</h1>`), 'titled by the dataset');
+  assert.match(html, /<p>workflow e2e-first \(run [0-9a-f-]+\), started \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC<\/p>/);
+  assert.match(html, /<td>featurize<\/td>/);
+  assert.match(html, /<td>infer<\/td><td>\d+\.\d\d<\/td>/);
   if (!chromium) {
     t.skip('Debian chromium is not installed here (apt-get install chromium); .ci/run installs it');
     return;
@@ -129,6 +140,13 @@ test('report.html renders in a real headless browser, and report.png is the same
   ];
   const dom = execFileSync(chromium, [...flags, '--dump-dom', page], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'ignore'] });
   assert.equal((dom.match(/<circle /g) ?? []).length, 900, 'one point per image');
+  // Each point's tooltip names its label and image.
+  const tooltips = [...dom.matchAll(/<circle [^>]*><title>([^<:]+): ([^<]+)<\/title><\/circle>/g)];
+  assert.equal(tooltips.length, 900);
+  assert.ok(
+    tooltips.every(([, label, file]) => file.startsWith(path.join(sampleDir, label) + path.sep)),
+    'label: its image',
+  );
   assert.match(dom, /Explained variance/);
   const shot = path.join(work, 'report-screenshot.png');
   execFileSync(chromium, [...flags, `--screenshot=${shot}`, page], { timeout: 60_000, stdio: 'ignore' });
