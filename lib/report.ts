@@ -78,12 +78,12 @@ export function renderReportSvg(data: ReportData): string {
   parts.push(`<text x="${plot.x}" y="40" font-size="18" font-weight="bold">PC1 x PC2 by label</text>`);
   parts.push(`<rect x="${plot.x}" y="${plot.y}" width="${plot.w}" height="${plot.h}" fill="none" stroke="#999"/>`);
   parts.push(`<g id="axes" font-size="10" fill="#555">`);
-  for (const v of niceTicks(xMin, xMax)) {
+  for (const v of niceTicks(xMin, xMax, 8)) {
     const x = fmt(sx(v), 1);
     parts.push(`<line x1="${x}" y1="${plot.y + plot.h}" x2="${x}" y2="${plot.y + plot.h + 5}" stroke="#999"/>`);
     parts.push(`<text x="${x}" y="${plot.y + plot.h + 16}" text-anchor="middle">${tickLabel(v)}</text>`);
   }
-  for (const v of niceTicks(yMin, yMax)) {
+  for (const v of niceTicks(yMin, yMax, 8)) {
     const y = fmt(sy(v), 1);
     parts.push(`<line x1="${plot.x - 5}" y1="${y}" x2="${plot.x}" y2="${y}" stroke="#999"/>`);
     parts.push(`<text x="${plot.x - 7}" y="${y}" dy="3" text-anchor="end">${tickLabel(v)}</text>`);

@@ -59,6 +59,7 @@ await runCommand(async () => {
       })),
     );
     console.log(`\nread them with DuckDB: SELECT label, count(*) FROM '${path.join(input.output, 'features', '*.parquet')}' GROUP BY 1`);
+    console.log(`the run's report (PCA scatter, explained variance, labels, timings, errors): ${path.join(input.output, 'report.html')}`);
   } finally {
     await server?.stop();
   }

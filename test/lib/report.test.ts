@@ -52,7 +52,7 @@ test('every point carries its image and label as a tooltip, escaped; both axes h
   const axis = /<g id="axes"[^>]*>([\s\S]*?)<\/g>/.exec(svg)![1];
   assert.deepEqual(
     [...axis.matchAll(/<text [^>]*>([^<]*)<\/text>/g)].map((m) => m[1]),
-    ['-2', '0', '2', '4', '-2', '-1', '0', '1'],
+    ['-3', '-2', '-1', '0', '1', '2', '3', '4', '-2', '-1.5', '-1', '-0.5', '0', '0.5', '1', '1.5'],
   );
   assert.match(/<g id="scree-axis"[^>]*>([\s\S]*?)<\/g>/.exec(svg)![1], />30%</);
 });
