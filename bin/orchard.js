@@ -16,6 +16,7 @@ const commands = {
   server: ['dist/scripts/server.js', 'the Temporal dev server and Web UI, until Ctrl-C'],
   demo: ['dist/scripts/demo.js', 'the whole pipeline on the shared sample, with its own server and workers'],
   's3-server': ['dist/scripts/s3Server.js', 'the S3-compatible test server (SeaweedFS), until Ctrl-C'],
+  cluster: ['dist/scripts/cluster.js', 'PostgreSQL + the Temporal server + S3 on this machine (the production path), until Ctrl-C'],
   temporal: [undefined, 'the Temporal CLI that setup installed, e.g. orchard temporal workflow list'],
   setup: [undefined, 'install and build everything (what the other commands do first on a fresh checkout)'],
   build: [undefined, 'set up when never done, then build when a source changed (what every command does first)'],

@@ -1,0 +1,126 @@
+// A PostgreSQL server of this machine (Debian's package) on 127.0.0.1, with its data in a folder Orchard owns: the
+// persistence of `orchard cluster`. Stoppable and restartable on the same data, for the cluster's fault tests.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { delay } from '../lib/concurrency.js';
+
+export interface Postgres {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  /** Fast shutdown (open transactions roll back, connections close); the data stays. */
+  stop(): Promise<void>;
+  /** Start again on the same data and port, once stopped. */
+  start(): Promise<void>;
+}
+
+export interface PostgresOptions {
+  dataDir: string;
+  port: number;
+  /** Where the server's output goes. */
+  logFile: string;
+}
+
+/** The folder of PostgreSQL's programs: $ORCHARD_PG_BIN, else the newest /usr/lib/postgresql/<version>/bin. */
+export function postgresBinDir(): string {
+  if (process.env.ORCHARD_PG_BIN) return process.env.ORCHARD_PG_BIN;
+  const root = '/usr/lib/postgresql';
+  const versions = fs.existsSync(root) ? fs.readdirSync(root).filter((v) => fs.existsSync(path.join(root, v, 'bin', 'postgres'))) : [];
+  const newest = versions.sort((a, b) => Number(b) - Number(a))[0];
+  if (!newest) throw new Error('PostgreSQL is not installed: apt-get install postgresql (or set ORCHARD_PG_BIN to its bin folder)');
+  return path.join(root, newest, 'bin');
+}
+
+// PostgreSQL refuses to run as root: as root, its programs run as the package's `postgres` user, which owns the data.
+const asRoot = os.userInfo().uid === 0;
+const command = (program: string, args: string[]): [string, string[]] =>
+  asRoot ? ['runuser', ['-u', 'postgres', '--', path.join(postgresBinDir(), program), ...args]] : [path.join(postgresBinDir(), program), args];
+
+/** Initialise `dataDir` when it holds no cluster yet: user `temporal`, password auth over TCP, UTF-8. */
+function initialise(dataDir: string, user: string, password: string): void {
+  if (fs.existsSync(path.join(dataDir, 'PG_VERSION'))) return;
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  if (asRoot) {
+    // The `postgres` user must be able to reach its folder; permissions above it are not Orchard's to change.
+    const parent = path.dirname(dataDir);
+    const reachable = spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-x', parent]).status === 0;
+    if (!reachable)
+      throw new Error(`PostgreSQL runs as user postgres, which cannot enter ${parent}: allow it (chmod o+x on that folder and those above)`);
+  }
+  const passwordFile = path.join(dataDir, '..', 'postgres-password');
+  fs.writeFileSync(passwordFile, password, { mode: 0o600 });
+  if (asRoot) execFileSync('chown', ['postgres:postgres', dataDir, passwordFile]);
+  try {
+    const [file, args] = command('initdb', [
+      `--pgdata=${dataDir}`,
+      `--username=${user}`,
+      `--pwfile=${passwordFile}`,
+      '--auth-local=trust',
+      '--auth-host=scram-sha-256',
+      '--encoding=UTF8',
+      '--locale=C.UTF-8',
+    ]);
+    execFileSync(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  } finally {
+    fs.rmSync(passwordFile, { force: true });
+  }
+}
+
+/** Start PostgreSQL on 127.0.0.1:`port` with the data in `dataDir` (initialised on first use); resolves once it accepts connections. */
+export async function startPostgres(options: PostgresOptions): Promise<Postgres> {
+  const user = 'temporal';
+  const password = 'temporal';
+  initialise(options.dataDir, user, password);
+  let child: ChildProcess | undefined;
+
+  const start = async () => {
+    const log = fs.openSync(options.logFile, 'a');
+    // The socket lives in the data folder, which only the server's user may enter; clients use TCP.
+    const [file, args] = command('postgres', [
+      '-D',
+      options.dataDir,
+      '-p',
+      String(options.port),
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      `unix_socket_directories=${options.dataDir}`,
+      '-c',
+      'max_connections=200',
+    ]);
+    const server = spawn(file, args, { stdio: ['ignore', log, log] });
+    fs.closeSync(log);
+    child = server;
+    const exited = new Promise<Error>((resolve) => server.once('exit', (code) => resolve(new Error(`exited with code ${code}`))));
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const [ready, readyArgs] = [path.join(postgresBinDir(), 'pg_isready'), ['-q', '-h', '127.0.0.1', '-p', String(options.port), '-U', user]];
+      const accepting = await new Promise<boolean>((resolve) =>
+        spawn(ready, readyArgs, { stdio: 'ignore' }).once('exit', (code) => resolve(code === 0)),
+      );
+      if (accepting) return;
+      const failure = await Promise.race([exited, delay(200)]);
+      if (failure) throw new Error(`PostgreSQL did not start: ${failure.message}; see ${options.logFile}`);
+      if (Date.now() > deadline)
+        throw new Error(`PostgreSQL did not accept connections on 127.0.0.1:${options.port} within 60 s; see ${options.logFile}`);
+    }
+  };
+
+  const stop = async () => {
+    const server = child;
+    if (!server || server.exitCode !== null || server.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
+    // SIGINT is PostgreSQL's fast shutdown, sent to the postmaster itself (its pid file), not to runuser above it.
+    const postmaster = Number(fs.readFileSync(path.join(options.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    process.kill(Number.isInteger(postmaster) && postmaster > 0 ? postmaster : server.pid!, 'SIGINT');
+    const timer = setTimeout(() => server.kill('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  await start();
+  return { host: '127.0.0.1', port: options.port, user, password, stop, start };
+}
