@@ -66,13 +66,14 @@ function ensureBuilt() {
   const built = mtime(path.join(root, 'dist', 'workflow-bundle.js'));
   if (built > 0 && newestSource() <= built) return;
   console.error(built > 0 ? 'orchard: sources changed since the last build; building…' : 'orchard: building…');
-  run('npm', ['run', 'build', '--silent']);
+  run('npm', ['run', 'build', '--silent'], { stdio: ['inherit', 2, 'inherit'] });
 }
 
 function ensureSetUp() {
   if (!needsSetup()) return;
   console.error('orchard: this checkout is not set up yet; running npm run setup (once)…');
-  run('bash', [path.join(root, 'scripts', 'setup.sh')]);
+  // Its messages go to stderr: the command's own output stays what it is (a JSON a script reads, say).
+  run('bash', [path.join(root, 'scripts', 'setup.sh')], { stdio: ['inherit', 2, 'inherit'] });
 }
 
 const [command, ...args] = process.argv.slice(2);

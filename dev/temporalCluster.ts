@@ -185,3 +185,37 @@ export async function startTemporalCluster(options: TemporalClusterOptions): Pro
     },
   };
 }
+
+/** A running Temporal Web UI server. */
+export interface TemporalUi {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Start the Web UI (built on first use by scripts/build-temporal-ui.sh) for the server at `address`, on `port`. */
+export async function startTemporalUi(address: string, port: number, logFile: string): Promise<TemporalUi> {
+  const script = path.join(projectRoot, 'scripts', 'build-temporal-ui.sh');
+  const build = execFileSync('bash', [script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  const log = fs.openSync(logFile, 'a');
+  const ui = spawn(path.join(build, 'ui-server'), ['--root', build, '--config', 'config', '--env', 'docker', 'start'], {
+    stdio: ['ignore', log, log],
+    env: { ...process.env, TEMPORAL_ADDRESS: address, TEMPORAL_UI_PORT: String(port), TEMPORAL_NOTIFY_ON_NEW_VERSION: 'false' },
+  });
+  fs.closeSync(log);
+  const exited = new Promise<Error>((resolve) => ui.once('exit', (code) => resolve(new Error(`exited with code ${code}`))));
+  const deadline = Date.now() + 30_000;
+  while (!(await portOpen(port))) {
+    const failure = await Promise.race([exited, delay(200)]);
+    if (failure) throw new Error(`the Temporal Web UI did not start: ${failure.message}; see ${logFile}`);
+    if (Date.now() > deadline) throw new Error(`the Temporal Web UI did not open port ${port} within 30 s; see ${logFile}`);
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    async stop() {
+      if (ui.exitCode !== null || ui.signalCode !== null) return;
+      const done = new Promise<void>((resolve) => ui.once('exit', () => resolve()));
+      ui.kill('SIGTERM');
+      await done;
+    },
+  };
+}

@@ -2,6 +2,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { defaultModelPath } from './paths.js';
+import { temporalSettings } from './temporal/connection.js';
 
 export const TASK_QUEUE_DEFAULT = 'orchard';
 export const FEATURE_DIM = 1280;
@@ -82,9 +83,11 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   const role = oneOf(env, 'ORCHARD_WORKER_ROLE', ['all', 'control', 'featurize'] as const);
   const processes = intFromEnv(env, 'ORCHARD_WORKER_PROCESSES', cores);
   const maxConcurrentActivities = intFromEnv(env, 'ORCHARD_MAX_CONCURRENT_ACTIVITIES', 1);
+  // TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE, or those of a temporal.toml profile (lib/temporal/connection.ts).
+  const temporal = temporalSettings(env);
   return {
-    address: env.TEMPORAL_ADDRESS || 'localhost:7233',
-    namespace: env.TEMPORAL_NAMESPACE || 'default',
+    address: temporal.address,
+    namespace: temporal.namespace,
     taskQueue: env.ORCHARD_TASK_QUEUE || TASK_QUEUE_DEFAULT,
     role,
     featurizeTaskQueue: env.ORCHARD_FEATURIZE_TASK_QUEUE || env.ORCHARD_TASK_QUEUE || TASK_QUEUE_DEFAULT,

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { stateDir } from '../lib/paths.js';
 import { findFreePortBase, isPortFree } from '../dev/ports.js';
 import { startS3Server } from '../dev/s3Server.js';
-import { startTemporalCluster, temporalPortOffsets } from '../dev/temporalCluster.js';
+import { startTemporalCluster, startTemporalUi, temporalPortOffsets, type TemporalUi } from '../dev/temporalCluster.js';
 import { runCommand } from './cli.js';
 
 const s3PortOffsets = [...Array(7).keys()].flatMap((i) => [i, 10_000 + i]);
@@ -28,10 +28,16 @@ await runCommand(async () => {
     await cluster.stop();
     throw err;
   });
-  console.log(`Orchard cluster ready: Temporal on PostgreSQL (namespace default, Orchard's search attributes), S3 bucket orchard. Ctrl-C stops it.
+  // The Web UI is a convenience: without it (it could not be built here) the cluster still serves.
+  const uiPort = await ports(process.env.ORCHARD_CLUSTER_UI_PORT, 8080, [0]);
+  const ui: TemporalUi | undefined = await startTemporalUi(cluster.address, uiPort, path.join(dir, 'temporal-ui.log')).catch((err: Error) => {
+    console.error(`warning: no Web UI (${err.message}); point a temporalio/ui container at ${cluster.address} instead`);
+    return undefined;
+  });
+  console.log(`Orchard cluster ready: Temporal on PostgreSQL (namespace default, Orchard's search attributes), S3 bucket orchard${ui ? `, Web UI ${ui.url}` : ''}. Ctrl-C stops it.
 TEMPORAL_ADDRESS=${cluster.address}
 export TEMPORAL_ADDRESS=${cluster.address} AWS_ENDPOINT_URL_S3=${s3.endpoint} AWS_ACCESS_KEY_ID=${s3.accessKey} AWS_SECRET_ACCESS_KEY=${s3.secretKey} AWS_REGION=us-east-1`);
-  const stop = () => void Promise.all([s3.stop(), cluster.stop()]).then(() => process.exit(0));
+  const stop = () => void Promise.all([ui?.stop(), s3.stop(), cluster.stop()]).then(() => process.exit(0));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   await new Promise(() => undefined);

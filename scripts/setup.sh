@@ -24,6 +24,12 @@ if [ -z "${ORCHARD_SEAWEEDFS:-}" ]; then
   echo "S3 test server: $(bash scripts/build-seaweedfs.sh)"
 fi
 
+# The Temporal server and its SQL schema tool, for `orchard cluster` and its tests (built once per machine from a
+# pinned module; the Web UI is built by the first `orchard cluster`).
+if [ -z "${ORCHARD_TEMPORAL_SERVER_DIR:-}" ]; then
+  echo "Temporal server (PostgreSQL): $(bash scripts/build-temporal-server.sh)"
+fi
+
 # Orchard's JPEG decoder (native/jpeg: libjpeg-turbo + a SIMD resize, in Rust), built once per machine and version.
 echo "JPEG decoder: $(bash scripts/build-native.sh)"
 
@@ -40,6 +46,6 @@ if [ "$actual" != "$expected" ]; then
   echo "model file $model has sha256 $actual, expected $expected: replace it with the MobileNetV2 feature model" >&2
   exit 1
 fi
-echo "setup complete: dependencies installed, temporal CLI, S3 test server and JPEG decoder ready, model $model verified"
+echo "setup complete: dependencies installed, temporal CLI, Temporal server, S3 test server and JPEG decoder ready, model $model verified"
 # `orchard` (bin/orchard.js) runs this script by itself until this file is newer than package-lock.json and setup.sh.
 date -u +%FT%TZ > .orchard/setup.done

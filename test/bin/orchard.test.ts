@@ -10,7 +10,7 @@ const orchard = (...args: string[]) => spawnSync(process.execPath, [path.join(pr
 test('orchard lists its commands, and names a wrong one', () => {
   const help = orchard('--help');
   assert.equal(help.status, 0, help.stderr);
-  for (const command of ['pipeline', 'status', 'schedule', 'worker', 'server', 'demo', 'temporal', 'setup'])
+  for (const command of ['pipeline', 'status', 'schedule', 'worker', 'server', 'cluster', 'demo', 'temporal', 'setup'])
     assert.match(help.stdout, new RegExp(`^  ${command} `, 'm'));
   const wrong = orchard('launch');
   assert.equal(wrong.status, 2);
