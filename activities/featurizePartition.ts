@@ -81,6 +81,13 @@ async function decodeInTurn(prepared: Prepared, batch: Uint8Array, offset: numbe
   }
 }
 
+/** The model of a run's precision: the fp32 file, or the int8 one `npm run setup` derives from it. */
+function modelFor(precision: FeaturizePartitionInput['precision'], config: WorkerConfig) {
+  const path = precision === 'int8' ? config.int8ModelPath : config.modelPath;
+  const fix = precision === 'int8' ? 'run npm run setup on this worker (it builds the int8 model) or set ORCHARD_INT8_MODEL_PATH' : undefined;
+  return { path, threads: config.inferenceThreads, ...(fix ? { fix } : {}) };
+}
+
 /**
  * Featurize one partition of the manifest: read, decode and embed its images, and write one Parquet part with
  * a deterministic name, so a retry overwrites its own output instead of duplicating rows. Images that cannot be
@@ -91,7 +98,7 @@ export async function featurizePartition(input: FeaturizePartitionInput, config:
     const started = performance.now();
     const context = Context.current();
     const timings: Timings = { read: 0, decode: 0, infer: 0, write: 0, other: 0 };
-    const model = await loadFeatureModel({ path: config.modelPath, threads: config.inferenceThreads });
+    const model = await loadFeatureModel(modelFor(input.precision, config));
     const staging = storageFor(input.staging, input);
     const source = storageFor(input.source, input);
     const manifestUri = manifestPartUri(input.staging, input.partition);

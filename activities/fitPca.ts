@@ -51,7 +51,7 @@ export async function fitPca(input: FitPcaInput, config: WorkerConfig): Promise<
             'the images are copies of one picture; run on images that differ',
         );
       }
-      await staging.write(resultUri(result, 'pca_model.json'), JSON.stringify(model));
+      await staging.write(resultUri(result, 'pca_model.json'), JSON.stringify({ ...model, precision: input.precision }));
       const held = pca.heldRows();
       if (held) await writePcaDataset(staging, result, scratch, { paths, labels, vectors: projectRows(model, held, model.rows), dim: model.k });
       return { k: model.k, rows: model.rows, explainedVariance: model.explainedVariance, projected: held !== undefined };

@@ -77,11 +77,14 @@ function pathHash(uri: string): number {
   return (hash ^ (hash >>> 16)) >>> 0;
 }
 
-/** Path -> version of every image in the last committed result, or an empty map when there is none. */
+/**
+ * Path -> version of every image in the last committed result, or an empty map when there is none, or when its
+ * vectors come from a model of another precision (they would not mix with this run's).
+ */
 async function previousVersions(input: ListImagesInput, scratch: string): Promise<Map<string, string>> {
   const output = storageFor(input.output, input);
   const latest = await readLatestResult(output, input.output);
-  if (!latest?.files.includes('versions.parquet')) return new Map();
+  if (!latest?.files.includes('versions.parquet') || latest.precision !== input.precision) return new Map();
   const versions = resultUri(input.output, 'versions.parquet');
   const rows = await queryParquet('SELECT path, version FROM read_parquet($1)', [await localCopy(output, versions, scratch)]);
   return new Map(rows.map((r) => [String(r.path), String(r.version)]));

@@ -6,7 +6,7 @@ import type { Client } from '@temporalio/client';
 import { connectClient, formatProgress, runPipeline } from '../lib/temporal/client.js';
 import { loadWorkerConfig } from '../lib/config.js';
 import { projectRoot, stateDir } from '../lib/paths.js';
-import type { RunSummary } from '../lib/contract.js';
+import type { Precision, RunSummary } from '../lib/contract.js';
 import { startDevServer, type DevServer } from '../dev/devServer.js';
 import { findFreePortBase } from '../dev/ports.js';
 import { startWorkerPool, type WorkerPool } from '../workers/workerPool.js';
@@ -24,6 +24,8 @@ export interface PipelineRunOptions {
   workerEnv?: Record<string, string>;
   partitionSize?: number;
   maxConcurrentPartitions?: number;
+  /** The model's precision of run n (1-based) of measurePipelineRuns; default fp32. */
+  precisionOfRun?: (n: number) => Precision;
   label: string;
 }
 
@@ -175,6 +177,7 @@ export async function measurePipelineRuns(options: PipelineRunOptions, count: nu
           taskQueue,
           output,
           workflowId: `bench-${options.label}-${base}-${n}`,
+          precision: options.precisionOfRun?.(n) ?? 'fp32',
         }),
       );
     }
@@ -192,7 +195,7 @@ async function measureRun(
   client: Client,
   server: DevServer,
   pool: WorkerPool,
-  run: PipelineRunOptions & { workerCount: number; slots: number; taskQueue: string; output: string; workflowId: string },
+  run: PipelineRunOptions & { workerCount: number; slots: number; taskQueue: string; output: string; workflowId: string; precision: Precision },
 ): Promise<PipelineRunFigures> {
   const input = {
     // A dataset named on the command line may be relative; the worker takes absolute paths only.
@@ -200,6 +203,7 @@ async function measureRun(
     output: run.output,
     ...(run.partitionSize ? { partitionSize: run.partitionSize } : {}),
     ...(run.maxConcurrentPartitions ? { maxConcurrentPartitions: run.maxConcurrentPartitions } : {}),
+    precision: run.precision,
   };
   const measured = [server.process.pid, process.pid, ...pool.children.map((child) => child.pid)];
   const cpuBefore = await Promise.all(measured.map(cpuSeconds));

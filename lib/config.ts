@@ -1,7 +1,7 @@
 // A worker process's settings, read from its environment, and the constants of the model it runs.
 import os from 'node:os';
 import path from 'node:path';
-import { defaultModelPath } from './paths.js';
+import { defaultInt8ModelPath, defaultModelPath } from './paths.js';
 import { temporalSettings } from './temporal/connection.js';
 
 export const TASK_QUEUE_DEFAULT = 'orchard';
@@ -22,6 +22,8 @@ export interface WorkerConfig {
   /** Task queue of the featurize activities (ORCHARD_FEATURIZE_TASK_QUEUE, default: taskQueue). */
   featurizeTaskQueue: string;
   modelPath: string;
+  /** The int8 model, for runs with precision int8 (ORCHARD_INT8_MODEL_PATH). */
+  int8ModelPath: string;
   /** onnxruntime intra-op threads of the single session of this process. */
   inferenceThreads: number;
   /** Images per onnxruntime run. */
@@ -92,6 +94,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     role,
     featurizeTaskQueue: env.ORCHARD_FEATURIZE_TASK_QUEUE || env.ORCHARD_TASK_QUEUE || TASK_QUEUE_DEFAULT,
     modelPath: path.resolve(env.ORCHARD_MODEL_PATH || defaultModelPath),
+    int8ModelPath: path.resolve(env.ORCHARD_INT8_MODEL_PATH || defaultInt8ModelPath),
     inferenceThreads: intFromEnv(env, 'ORCHARD_INFERENCE_THREADS', 1),
     batchSize: intFromEnv(env, 'ORCHARD_BATCH_SIZE', 8),
     processes,

@@ -20,6 +20,8 @@ export const stateDir = path.join(projectRoot, '.orchard');
 
 /** The shared model and sample data sit beside the checkout by default. */
 export const defaultModelPath = path.resolve(projectRoot, '../shared/models/mobilenet_v2/mobilenet_v2_1.0_224_features.onnx');
+/** The int8 model `npm run setup` derives from the fp32 one (scripts/build-int8-model.sh), with its recipe and fidelity beside it. */
+export const defaultInt8ModelPath = path.join(stateDir, 'models', 'mobilenet_v2_int8.onnx');
 export const defaultSampleDir = path.resolve(projectRoot, '../shared/data/fruits-360-sample');
 
 /** Absolute path of the `temporal` CLI: $TEMPORAL_CLI, the copy `npm run setup` installs, or the one on PATH. */

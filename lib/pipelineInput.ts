@@ -18,7 +18,8 @@ export const pipelineDefaults = {
   // Up to here every step after featurizing takes about a second or less, so a server round trip per step costs more
   // than the heartbeats it would carry (bench/README.md, "Figures behind the code").
   localStepsMaxImages: 20_000,
-} as const;
+  precision: 'fp32',
+} as const satisfies Partial<RunOptions>;
 
 /** What the deployment that resolves a run fills in when the input does not say. */
 export interface DeploymentDefaults {
@@ -39,6 +40,7 @@ const optionTypes = {
   incremental: 'boolean',
   featurizeTaskQueue: 'string',
   localStepsMaxImages: 'number',
+  precision: 'string',
 } as const satisfies Record<keyof PipelineInput, string>;
 
 const optionNames = Object.keys(optionTypes) as (keyof PipelineInput)[];
@@ -124,6 +126,9 @@ function valueProblems(options: RunOptions): string[] {
     problems.push(
       `"featurizeTaskQueue" must be a task queue name (1 to 200 characters, no spaces), got ${JSON.stringify(options.featurizeTaskQueue)}`,
     );
+  }
+  if (options.precision !== 'fp32' && options.precision !== 'int8') {
+    problems.push(`"precision" must be "fp32" or "int8", got ${JSON.stringify(options.precision)}`);
   }
   if (options.s3Endpoint !== undefined && !/^https?:\/\/[^\s/]+\/?$/.test(options.s3Endpoint)) {
     problems.push(`"s3Endpoint" must be a URL such as http://127.0.0.1:9000, got ${JSON.stringify(options.s3Endpoint)}`);

@@ -9,7 +9,7 @@ import type { PipelineInput, RunSummary } from '../lib/contract.js';
 
 const usage = `usage: npm run pipeline -- --source <dir | s3://bucket/prefix> --output <dir | s3://bucket/prefix>
        [--glob '*.jpg'] [--k 5] [--partition-size 256] [--max-concurrent-partitions N] [--max-image-bytes 67108864]
-       [--s3-endpoint URL] [--workflow-id ID]
+       [--s3-endpoint URL] [--workflow-id ID] [--precision fp32|int8]
        [--incremental]   (featurize only new or changed images since the last run to the same output)`;
 
 /**
@@ -42,6 +42,7 @@ export function parsePipelineArgs(argv: string[], env: NodeJS.ProcessEnv = proce
         's3-endpoint': { type: 'string' },
         'workflow-id': { type: 'string' },
         incremental: { type: 'boolean' },
+        precision: { type: 'string' },
       },
     }));
   } catch (err) {
@@ -65,6 +66,7 @@ export function parsePipelineArgs(argv: string[], env: NodeJS.ProcessEnv = proce
     ...(values['max-image-bytes'] !== undefined ? { maxImageBytes: number('max-image-bytes', values['max-image-bytes']) } : {}),
     ...(values['s3-endpoint'] !== undefined ? { s3Endpoint: values['s3-endpoint'] } : {}),
     ...(values.incremental ? { incremental: true } : {}),
+    ...(values.precision !== undefined ? { precision: values.precision as PipelineInput['precision'] } : {}),
   });
   return { input, ...(values['workflow-id'] ? { workflowId: values['workflow-id'] } : {}) };
 }

@@ -46,6 +46,8 @@ if [ "$actual" != "$expected" ]; then
   echo "model file $model has sha256 $actual, expected $expected: replace it with the MobileNetV2 feature model" >&2
   exit 1
 fi
-echo "setup complete: dependencies installed, temporal CLI, Temporal server, S3 test server and JPEG decoder ready, model $model verified"
+# The int8 model, derived from the verified fp32 one (skipped while it is up to date).
+echo "int8 model: $(bash scripts/build-int8-model.sh)"
+echo "setup complete: dependencies installed, temporal CLI, Temporal server, S3 test server and JPEG decoder ready, model $model verified, int8 model built"
 # `orchard` (bin/orchard.js) runs this script by itself until this file is newer than package-lock.json and setup.sh.
 date -u +%FT%TZ > .orchard/setup.done

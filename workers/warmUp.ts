@@ -1,6 +1,7 @@
 // What a worker process does before it polls: create the per-process resources the activities use lazily (the model
 // session, DuckDB, the PCA products, the SVG renderer) and run their code once on a few rows, so the first run does
 // not pay for it in its critical path.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Runtime } from '@temporalio/worker';
 import sharp from 'sharp';
@@ -22,10 +23,14 @@ function syntheticRows() {
   return { paths, labels, vectors, dim: FEATURE_DIM };
 }
 
-/** Load the model and run one batch: the first partition of each process no longer pays about 75 ms. */
+/** Load the models and run one batch each: the first partition of each process no longer pays about 75 ms. */
 async function warmUpModel(config: WorkerConfig): Promise<void> {
-  const model = await loadFeatureModel({ path: config.modelPath, threads: config.inferenceThreads });
-  await model.embed(new Uint8Array(config.batchSize * INPUT_BYTES_PER_IMAGE), config.batchSize);
+  // The int8 model only where setup built it: a worker without it serves fp32 runs, and int8 ones fail saying why.
+  const paths = [config.modelPath, ...(existsSync(config.int8ModelPath) ? [config.int8ModelPath] : [])];
+  for (const path of paths) {
+    const model = await loadFeatureModel({ path, threads: config.inferenceThreads });
+    await model.embed(new Uint8Array(config.batchSize * INPUT_BYTES_PER_IMAGE), config.batchSize);
+  }
 }
 
 /**

@@ -33,7 +33,9 @@ export async function featurizeAll(run: RunTracker, input: PipelineInput, state:
         // The summary makes the history in the Web UI read as a story: which partition of how many.
         const summary = `partition ${partition + 1} of ${listing.partitions}`;
         const running: Promise<void> = featurize.featurizePartition
-          .executeWithOptions({ ...featurizeOptions, taskQueue, summary }, [{ ...context, partition, maxImageBytes: options.maxImageBytes }])
+          .executeWithOptions({ ...featurizeOptions, taskQueue, summary }, [
+            { ...context, partition, maxImageBytes: options.maxImageBytes, precision: options.precision },
+          ])
           .then(
             (result: FeaturizePartitionResult) => {
               run.partitionDone(result.featurized, result.failed);

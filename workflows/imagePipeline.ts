@@ -42,7 +42,7 @@ export async function imagePipeline(input: PipelineInput, resumed?: PipelineStat
     const aggregate = await run.step('aggregating', 'aggregate', () =>
       steps.aggregateFeatures({ ...context, partitions, workflowId: state.workflowId, runId: state.firstRunId }),
     );
-    const pca = await run.step('fitting PCA', 'fitPca', () => steps.fitPca({ ...context, k: state.options.k }));
+    const pca = await run.step('fitting PCA', 'fitPca', () => steps.fitPca({ ...context, k: state.options.k, precision: state.options.precision }));
     const variance = await run.step('fitting PCA', 'checkVariance', () => local.checkVariance(pca));
     // A fit that held every vector has written the PCA dataset already.
     if (!pca.projected) await run.step('projecting', 'project', () => steps.projectFeatures(context));
@@ -98,8 +98,8 @@ function runContext({ options, firstRunId }: PipelineState): RunContext {
 }
 
 function listInput({ options, workflowId, firstRunId }: PipelineState, context: RunContext) {
-  const { glob, partitionSize, maxConcurrentPartitions, k, incremental } = options;
-  return { ...context, glob, partitionSize, maxConcurrentPartitions, k, incremental, claimant: { workflowId, runId: firstRunId } };
+  const { glob, partitionSize, maxConcurrentPartitions, k, incremental, precision } = options;
+  return { ...context, glob, partitionSize, maxConcurrentPartitions, k, incremental, precision, claimant: { workflowId, runId: firstRunId } };
 }
 
 function reportInput({ workflowId, firstRunId, startedAt, timings, featurizeTimings }: PipelineState, context: RunContext): ReportInput {
@@ -119,6 +119,7 @@ function runSummary(state: PipelineState, context: RunContext, aggregate: Aggreg
     failed: aggregate.failed,
     labels: aggregate.labels,
     k: pca.k,
+    precision: state.options.precision,
     explainedVariance: variance.explainedVariance,
     timings: { ...state.timings },
     featurizeTimings: state.featurizeTimings,

@@ -15,22 +15,24 @@ export interface ModelOptions {
   path: string;
   /** onnxruntime intra-op threads. */
   threads: number;
+  /** What to do when the file is missing, if not to set ORCHARD_MODEL_PATH. */
+  fix?: string;
 }
 
-let loaded: { key: string; model: Promise<FeatureModel> } | undefined;
+// One session per model file (fp32, int8) for the life of the process.
+const loaded = new Map<string, Promise<FeatureModel>>();
 
-/** The process-wide model, created on first use and reused by every later call. */
+/** The process-wide model of `options.path`, created on first use and reused by every later call. */
 export function loadFeatureModel(options: ModelOptions): Promise<FeatureModel> {
   const key = `${options.path}#${options.threads}`;
-  if (loaded?.key !== key) {
-    const model = createFeatureModel(options);
+  let model = loaded.get(key);
+  if (!model) {
+    model = createFeatureModel(options);
     // A failed load must not stick: the next activity tries again (e.g. after the file is restored).
-    model.catch(() => {
-      if (loaded?.model === model) loaded = undefined;
-    });
-    loaded = { key, model };
+    model.catch(() => loaded.delete(key));
+    loaded.set(key, model);
   }
-  return loaded.model;
+  return model;
 }
 
 // The model's first nodes take RGBA bytes, as both decoders give them: drop the alpha, then Keras `preprocess_input`
@@ -49,13 +51,13 @@ const scaleInput: OnnxNode[] = [
 ];
 
 /** The model file with `scaleInput` in front: its input is `orchard_rgba`, uint8 NHWC. */
-async function modelTakingBytes(path: string): Promise<Uint8Array> {
+async function modelTakingBytes(path: string, fix: string): Promise<Uint8Array> {
   let bytes: Buffer;
   try {
     bytes = await fs.readFile(path);
   } catch (err) {
     const problem = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : `cannot be read (${(err as Error).message})`;
-    throw new InputError(`model file ${path} ${problem}; set ORCHARD_MODEL_PATH to the MobileNetV2 ONNX file or run npm run setup`);
+    throw new InputError(`model file ${path} ${problem}; ${fix}`);
   }
   try {
     return prependToModel(bytes, {
@@ -68,8 +70,8 @@ async function modelTakingBytes(path: string): Promise<Uint8Array> {
   }
 }
 
-async function createFeatureModel({ path, threads }: ModelOptions): Promise<FeatureModel> {
-  const model = await modelTakingBytes(path);
+async function createFeatureModel({ path, threads, fix }: ModelOptions): Promise<FeatureModel> {
+  const model = await modelTakingBytes(path, fix ?? 'set ORCHARD_MODEL_PATH to the MobileNetV2 ONNX file or run npm run setup');
   let session: ort.InferenceSession;
   try {
     session = await ort.InferenceSession.create(model, {

@@ -33,6 +33,8 @@ export const runSummarySchema = z.object({
   failed: count,
   labels: count,
   k: z.number().int().min(1).max(FEATURE_DIM),
+  // Results written before int8 existed are fp32.
+  precision: z.enum(['fp32', 'int8']).default('fp32'),
   explainedVariance: z.array(z.number()),
   timings,
   featurizeTimings: timings,
@@ -96,6 +98,7 @@ export const pcaModelSchema = z
     explainedVariance: z.array(finite),
     eigenvalues: z.array(finite),
     totalVariance: finite,
+    precision: z.enum(['fp32', 'int8']).default('fp32'),
   })
   .refine(
     (m) => m.components.length === m.k && m.explainedVariance.length === m.k && m.eigenvalues.length === m.k,

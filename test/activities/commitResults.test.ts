@@ -42,6 +42,7 @@ function summaryOf(runId: string, minute: number): RunSummary {
     failed: 0,
     labels: 1,
     k: 2,
+    precision: 'fp32',
     explainedVariance: [0.5, 0.2],
     timings: {},
     featurizeTimings: {},

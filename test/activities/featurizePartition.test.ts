@@ -38,17 +38,30 @@ after(async () => {
 test('a retried partition overwrites its own part: the aggregate holds every image exactly once', async () => {
   const listing: ListImagesResult = await activity.run(
     listImages,
-    { ...context, glob: '*.jpg', partitionSize: 6, k: 2, incremental: false, maxConcurrentPartitions: 1, claimant: testClaimant },
+    {
+      ...context,
+      glob: '*.jpg',
+      partitionSize: 6,
+      k: 2,
+      incremental: false,
+      precision: 'fp32' as const,
+      maxConcurrentPartitions: 1,
+      claimant: testClaimant,
+    },
     config,
   );
   assert.deepEqual(listing, { images: 13, reused: 0, partitions: 3, labels: 2, bytes: listing.bytes });
   const results: FeaturizePartitionResult[] = [];
   for (let partition = 0; partition < listing.partitions; partition++) {
-    results.push(await activity.run(featurizePartition, { ...context, partition, maxImageBytes }, config));
+    results.push(await activity.run(featurizePartition, { ...context, partition, maxImageBytes, precision: 'fp32' as const }, config));
   }
   const firstPart = await fs.readFile(featuresPartUri(context.staging, 1));
   // Temporal retries an activity whose worker died after writing: run partition 1 again.
-  const retried: FeaturizePartitionResult = await activity.run(featurizePartition, { ...context, partition: 1, maxImageBytes }, config);
+  const retried: FeaturizePartitionResult = await activity.run(
+    featurizePartition,
+    { ...context, partition: 1, maxImageBytes, precision: 'fp32' as const },
+    config,
+  );
   assert.deepEqual({ ...retried, timings: {} }, { ...results[1], timings: {} });
   assert.ok((await fs.readFile(featuresPartUri(context.staging, 1))).equals(firstPart), 'the retry wrote the same bytes');
 
@@ -68,14 +81,14 @@ test('heartbeats report progress through the partition', async () => {
   const beats: unknown[] = [];
   const env = new MockActivityEnvironment();
   env.on('heartbeat', (details: unknown) => beats.push(details));
-  await env.run(featurizePartition, { ...context, partition: 0, maxImageBytes }, { ...config, batchSize: 2 });
+  await env.run(featurizePartition, { ...context, partition: 0, maxImageBytes, precision: 'fp32' as const }, { ...config, batchSize: 2 });
   assert.ok(beats.length >= 2, `got ${beats.length} heartbeats`);
   assert.deepEqual(beats.at(-1), { done: 6, of: 6 });
 });
 
 test('a cancelled activity stops instead of finishing the partition', async () => {
   const env = new MockActivityEnvironment();
-  const running = env.run(featurizePartition, { ...context, partition: 0, maxImageBytes }, config);
+  const running = env.run(featurizePartition, { ...context, partition: 0, maxImageBytes, precision: 'fp32' as const }, config);
   env.cancel();
   await assert.rejects(running);
 });
@@ -88,11 +101,24 @@ test('a retry that no longer fails removes the errors part an earlier attempt wr
   const run: RunContext = { source, output: path.join(work, 'flaky-out'), staging: path.join(work, 'flaky-out', '_staging', 'r') };
   const listing: ListImagesResult = await activity.run(
     listImages,
-    { ...run, glob: '*.jpg', partitionSize: 8, k: 2, incremental: false, maxConcurrentPartitions: 1, claimant: testClaimant },
+    {
+      ...run,
+      glob: '*.jpg',
+      partitionSize: 8,
+      k: 2,
+      incremental: false,
+      precision: 'fp32' as const,
+      maxConcurrentPartitions: 1,
+      claimant: testClaimant,
+    },
     config,
   );
   assert.equal(listing.partitions, 1);
-  const first: FeaturizePartitionResult = await activity.run(featurizePartition, { ...run, partition: 0, maxImageBytes }, config);
+  const first: FeaturizePartitionResult = await activity.run(
+    featurizePartition,
+    { ...run, partition: 0, maxImageBytes, precision: 'fp32' as const },
+    config,
+  );
   assert.equal(first.failed, 1);
   assert.ok(await fs.stat(errorsPartUri(run.staging, 0)), 'the failing attempt wrote an errors part');
 
@@ -105,7 +131,11 @@ test('a retry that no longer fails removes the errors part an earlier attempt wr
     ),
     flaky,
   );
-  const retried: FeaturizePartitionResult = await activity.run(featurizePartition, { ...run, partition: 0, maxImageBytes }, config);
+  const retried: FeaturizePartitionResult = await activity.run(
+    featurizePartition,
+    { ...run, partition: 0, maxImageBytes, precision: 'fp32' as const },
+    config,
+  );
   assert.deepEqual([retried.featurized, retried.failed], [4, 0]);
   await assert.rejects(fs.stat(errorsPartUri(run.staging, 0)), { code: 'ENOENT' });
   assert.deepEqual(await activity.run(aggregateFeatures, { ...run, partitions: 1 }, config), { rows: 4, failed: 0, labels: 1 });
@@ -118,10 +148,23 @@ test('a staged errors part that went missing fails the aggregate instead of drop
   const run: RunContext = { source, output: path.join(work, 'lost-out'), staging: path.join(work, 'lost-out', '_staging', 'r') };
   const listing: ListImagesResult = await activity.run(
     listImages,
-    { ...run, glob: '*.jpg', partitionSize: 64, k: 2, incremental: false, maxConcurrentPartitions: 1, claimant: testClaimant },
+    {
+      ...run,
+      glob: '*.jpg',
+      partitionSize: 64,
+      k: 2,
+      incremental: false,
+      precision: 'fp32' as const,
+      maxConcurrentPartitions: 1,
+      claimant: testClaimant,
+    },
     config,
   );
-  const result: FeaturizePartitionResult = await activity.run(featurizePartition, { ...run, partition: 0, maxImageBytes }, config);
+  const result: FeaturizePartitionResult = await activity.run(
+    featurizePartition,
+    { ...run, partition: 0, maxImageBytes, precision: 'fp32' as const },
+    config,
+  );
   assert.deepEqual([listing.partitions, result.featurized, result.failed], [1, 4, 3]);
   await fs.rm(errorsPartUri(run.staging, 0));
   await assert.rejects(activity.run(aggregateFeatures, { ...run, partitions: 1 }, config), {
@@ -135,12 +178,21 @@ test('a features part that went missing fails the aggregate and names the datase
   const run: RunContext = { source, output: path.join(work, 'gone-out'), staging: path.join(work, 'gone-out', '_staging', 'r') };
   const listing: ListImagesResult = await activity.run(
     listImages,
-    { ...run, glob: '*.jpg', partitionSize: 3, k: 2, incremental: false, maxConcurrentPartitions: 1, claimant: testClaimant },
+    {
+      ...run,
+      glob: '*.jpg',
+      partitionSize: 3,
+      k: 2,
+      incremental: false,
+      precision: 'fp32' as const,
+      maxConcurrentPartitions: 1,
+      claimant: testClaimant,
+    },
     config,
   );
   assert.equal(listing.partitions, 2);
   for (let partition = 0; partition < listing.partitions; partition++)
-    await activity.run(featurizePartition, { ...run, partition, maxImageBytes }, config);
+    await activity.run(featurizePartition, { ...run, partition, maxImageBytes, precision: 'fp32' as const }, config);
   await fs.rm(featuresPartUri(run.staging, 1));
   await assert.rejects(activity.run(aggregateFeatures, { ...run, partitions: 2 }, config), {
     message: new RegExp(

@@ -51,7 +51,7 @@ async function stagedFeatures(name: string, parts: number[]): Promise<RunContext
 test('a fit that holds every vector writes the PCA dataset itself, the same as the projection step writes it', async () => {
   const context = await stagedFeatures('held', [300, 200]);
   const env = new MockActivityEnvironment();
-  const summary = (await env.run(fitPca, { ...context, k: 3 }, config())) as PcaSummary;
+  const summary = (await env.run(fitPca, { ...context, k: 3, precision: 'fp32' as const }, config())) as PcaSummary;
   assert.deepEqual([summary.rows, summary.k, summary.projected], [500, 3, true]);
 
   const result = stagedResult(context.staging);
@@ -72,7 +72,7 @@ test('a fit that holds every vector writes the PCA dataset itself, the same as t
 test('a fit through the covariance also projects the vectors it kept, as the projection step would', async () => {
   const context = await stagedFeatures('streamed', [700, 400]);
   const env = new MockActivityEnvironment();
-  const summary = (await env.run(fitPca, { ...context, k: 3 }, config())) as PcaSummary;
+  const summary = (await env.run(fitPca, { ...context, k: 3, precision: 'fp32' as const }, config())) as PcaSummary;
   assert.deepEqual([summary.rows, summary.projected], [1100, true]);
   const pcaFile = pcaFileUri(stagedResult(context.staging));
   const byFit = await readAllVectors([pcaFile], 'pcaFeatures');

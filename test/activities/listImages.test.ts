@@ -92,6 +92,7 @@ test('the sample lists into full partitions in listing order, then shrinking one
     glob: '*.jpg',
     k: 5,
     incremental: false,
+    precision: 'fp32' as const,
     claimant: testClaimant,
   };
   const listing: ListImagesResult = await new MockActivityEnvironment().run(
@@ -122,6 +123,7 @@ test('the sample fits in one wave: one partition per slot, each mixing all 15 fo
     glob: '*.jpg',
     k: 5,
     incremental: false,
+    precision: 'fp32' as const,
     claimant: testClaimant,
     partitionSize: 256,
     maxConcurrentPartitions: 4,

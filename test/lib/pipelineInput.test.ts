@@ -25,6 +25,8 @@ test("the worker fills every default, the fan-out and featurize task queue from 
   assert.equal(resolve({ ...base, featurizeTaskQueue: 'orchard-featurize' }).featurizeTaskQueue, 'orchard-featurize');
   assert.equal(resolve({ ...base, localStepsMaxImages: 0 }).localStepsMaxImages, 0);
   assert.equal(resolve({ ...base, maxHistoryEvents: 100 }).maxHistoryEvents, 100);
+  assert.equal(resolve(base).precision, 'fp32');
+  assert.equal(resolve({ ...base, precision: 'int8' }).precision, 'int8');
 });
 
 test('a relative local path is refused: the worker cannot know which folder was meant', () => {
@@ -48,6 +50,7 @@ test('wrong values are refused with a message per problem', () => {
   assert.throws(() => resolve({ ...base, glob: 'a/*.jpg' }), /"glob" must be a file-name pattern/);
   assert.throws(() => resolve({ ...base, glob: '[abc' }), /"glob": glob "\[abc" has an unclosed "\["/);
   assert.throws(() => resolve({ ...base, colour: 'red' }), /unknown option "colour"/);
+  assert.throws(() => resolve({ ...base, precision: 'fp16' }), /"precision" must be "fp32" or "int8", got "fp16"/);
   assert.throws(() => resolve(null), /must be a JSON object/);
 });
 

@@ -11,6 +11,7 @@ test('parses the pipeline command line into the options given, nothing more', ()
   // The defaults are the worker's: a schedule made today gets tomorrow's defaults.
   assert.deepEqual(input, { source: '/home/me/fruit/in', output: 's3://bkt/p', k: 7, partitionSize: 32 });
   assert.equal(workflowId, 'w1');
+  assert.equal(parsePipelineArgs(['--source', '/in', '--output', '/out', '--precision', 'int8']).input.precision, 'int8');
 });
 
 test("relative paths mean the user's folder, also under npm run (INIT_CWD)", () => {

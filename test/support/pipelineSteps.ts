@@ -56,7 +56,15 @@ export class PipelineRun {
       {
         name: 'listImages',
         run: async (attempt) => {
-          const input = { ...this.context, glob: '*.jpg', partitionSize: 4, maxConcurrentPartitions: 2, k: 2, incremental: this.incremental };
+          const input = {
+            ...this.context,
+            glob: '*.jpg',
+            partitionSize: 4,
+            maxConcurrentPartitions: 2,
+            k: 2,
+            incremental: this.incremental,
+            precision: 'fp32' as const,
+          };
           this.listing = await this.activity(attempt).run(
             listImages,
             { ...input, claimant: { workflowId: `wf-${this.runId}`, runId: this.runId } },
@@ -69,7 +77,11 @@ export class PipelineRun {
       steps.push({
         name: 'featurizePartition',
         run: (attempt) =>
-          this.activity(attempt).run(featurizePartition, { ...this.context, partition, maxImageBytes: pipelineDefaults.maxImageBytes }, this.config),
+          this.activity(attempt).run(
+            featurizePartition,
+            { ...this.context, partition, maxImageBytes: pipelineDefaults.maxImageBytes, precision: 'fp32' as const },
+            this.config,
+          ),
       });
     }
     steps.push(
@@ -83,7 +95,7 @@ export class PipelineRun {
       {
         name: 'fitPca',
         run: async (attempt) => {
-          this.pca = await this.activity(attempt).run(fitPca, { ...this.context, k: 2 }, this.config);
+          this.pca = await this.activity(attempt).run(fitPca, { ...this.context, k: 2, precision: 'fp32' as const }, this.config);
         },
       },
       {
@@ -116,6 +128,7 @@ export class PipelineRun {
       failed: this.aggregate!.failed,
       labels: this.aggregate!.labels,
       k: this.pca!.k,
+      precision: 'fp32',
       explainedVariance: this.pca!.explainedVariance,
       timings: {},
       featurizeTimings: {},

@@ -105,3 +105,29 @@ test('earlier results are kept under runs/<run id>/, the newest three', async ()
     await fs.access(path.join(output, 'runs', id, 'pca_model.json'));
   }
 });
+
+test('precision: an int8 run records it, and the incremental runs after it never mix int8 and fp32 vectors', async () => {
+  const recorded = async () => {
+    const success = JSON.parse(await fs.readFile(path.join(output, '_SUCCESS'), 'utf8')) as RunSummary;
+    const model = JSON.parse(await fs.readFile(path.join(output, 'pca_model.json'), 'utf8')) as { precision: string };
+    return [success.precision, model.precision];
+  };
+  assert.deepEqual(await recorded(), ['fp32', 'fp32']);
+  const fp32 = await readFeatures(output);
+
+  // The last result is fp32: an incremental int8 run carries nothing over.
+  const int8 = await run({ precision: 'int8' });
+  assert.deepEqual([int8.summary.precision, int8.summary.reused, int8.summary.featurized], ['int8', 0, 13]);
+  assert.deepEqual(await recorded(), ['int8', 'int8']);
+  const quantized = await readFeatures(output);
+  assert.deepEqual(quantized.paths, fp32.paths);
+  assert.notDeepEqual(vectorOf(quantized, fp32.paths[0]), vectorOf(fp32, fp32.paths[0]), 'the int8 model computed them');
+
+  // Another int8 run reuses the int8 vectors; an fp32 run after it featurizes everything again.
+  const again = await run({ precision: 'int8' });
+  assert.deepEqual([again.summary.reused, again.featurizeActivities], [13, 0]);
+  const back = await run();
+  assert.deepEqual([back.summary.precision, back.summary.reused, back.summary.featurized], ['fp32', 0, 13]);
+  const restored = await readFeatures(output);
+  assert.deepEqual(vectorOf(restored, fp32.paths[0]), vectorOf(fp32, fp32.paths[0]), 'fp32 vectors again, as before');
+});
