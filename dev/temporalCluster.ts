@@ -1,7 +1,7 @@
 // Orchard's production path on one machine: PostgreSQL, the Temporal server (built from go.temporal.io/server, its
 // four services in one process) configured by temporal-docker/config/orchard.yaml, the schemas set up by
 // temporal-sql-tool, the `default` namespace and Orchard's search attributes. Each part can be stopped and started
-// again on the same data, for the fault tests of test/cluster/.
+// again on the same data, for the fault tests of test/dev/temporalCluster.e2e.test.ts.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -9,7 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { delay } from '../lib/concurrency.js';
 import { projectRoot, temporalCliPath } from '../lib/paths.js';
-import { runSearchAttributes } from '../lib/temporal/searchAttributes.js';
+import { searchAttributeDefinitions } from '../lib/temporal/searchAttributes.js';
 import { startPostgres, type Postgres } from './postgres.js';
 
 const run = promisify(execFile);
@@ -98,15 +98,14 @@ async function registerNamespace(address: string, namespace: string): Promise<vo
   if (!known) await cli('namespace', 'create', '--namespace', namespace, '--retention', '72h');
   // The namespace may take a moment to reach every service's cache: retried until the attributes are created.
   const deadline = Date.now() + 60_000;
-  for (const key of Object.values(runSearchAttributes)) {
-    const type = key.type === 'INT' ? 'Int' : 'Keyword';
+  for (const { name, type } of searchAttributeDefinitions) {
     for (;;) {
-      const failure = await cli('search-attribute', 'create', '--namespace', namespace, '--name', key.name, '--type', type).then(
+      const failure = await cli('search-attribute', 'create', '--namespace', namespace, '--name', name, '--type', type).then(
         () => undefined,
         (err: Error) => (/already exists/i.test(err.message) ? undefined : err),
       );
       if (!failure) break;
-      if (Date.now() > deadline) throw new Error(`cannot register search attribute ${key.name}: ${failure.message}`);
+      if (Date.now() > deadline) throw new Error(`cannot register search attribute ${name}: ${failure.message}`);
       await delay(500);
     }
   }
