@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { delay } from '../lib/concurrency.js';
+import { portAnswers } from './ports.js';
 import { stateDir, temporalCliPath } from '../lib/paths.js';
 import { searchAttributeFlags } from '../lib/temporal/searchAttributes.js';
 
@@ -23,23 +23,12 @@ export interface DevServerOptions {
   foreground?: boolean;
 }
 
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 /** Start the Temporal dev server (real server, Web UI, SQLite persistence) and wait until it accepts connections. */
 export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
   const port = options.port ?? 7233;
   const uiPort = options.uiPort ?? 8233;
   const dbFile = options.dbFile ?? path.join(stateDir, 'temporal.db');
-  if (await portOpen(port)) {
+  if (await portAnswers(port)) {
     throw new Error(`port ${port} is already in use; stop the other server or set TEMPORAL_ADDRESS=localhost:${port} to use it`);
   }
   fs.mkdirSync(path.dirname(dbFile), { recursive: true });
@@ -69,7 +58,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   child.once('error', () => undefined);
   const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
   const deadline = Date.now() + 60_000;
-  while (!(await portOpen(port))) {
+  while (!(await portAnswers(port))) {
     const failed = await Promise.race([spawnError, exited.then((code) => new Error(`exited with code ${code}`)), delay(200)]);
     if (failed) throw new Error(`temporal dev server (${cli}) did not start: ${failed.message}; run npm run setup to install the CLI`);
     if (Date.now() > deadline) {

@@ -17,3 +17,15 @@ export async function findFreePortBase(offsets: number[], from = 20_000, span = 
   }
   throw new Error(`no free ports found between ${from} and ${from + span}`);
 }
+
+/** Whether something accepts connections on 127.0.0.1:`port`. */
+export function portAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}

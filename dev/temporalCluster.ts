@@ -4,10 +4,10 @@
 // again on the same data, for the fault tests of test/dev/temporalCluster.e2e.test.ts.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { delay } from '../lib/concurrency.js';
+import { portAnswers } from './ports.js';
 import { projectRoot, temporalCliPath } from '../lib/paths.js';
 import { searchAttributeDefinitions } from '../lib/temporal/searchAttributes.js';
 import { startPostgres, type Postgres } from './postgres.js';
@@ -60,17 +60,6 @@ async function setUpSchemas(build: string, postgres: Postgres): Promise<void> {
     });
     await sql('update-schema', '-d', path.join(build, 'schema', 'postgresql', 'v12', schema, 'versioned'));
   }
-}
-
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 /** Until `temporal operator cluster health` says SERVING: a bounded wait, with the reason when the server exits first. */
@@ -131,7 +120,8 @@ export async function startTemporalCluster(options: TemporalClusterOptions): Pro
   }
 
   const start = async () => {
-    if (await portOpen(options.frontendPort)) throw new Error(`port ${options.frontendPort} is already in use; set ORCHARD_CLUSTER_PORT to another`);
+    if (await portAnswers(options.frontendPort))
+      throw new Error(`port ${options.frontendPort} is already in use; set ORCHARD_CLUSTER_PORT to another`);
     const log = fs.openSync(logFile, 'a');
     const env = {
       ...process.env,
@@ -203,7 +193,7 @@ export async function startTemporalUi(address: string, port: number, logFile: st
   fs.closeSync(log);
   const exited = new Promise<Error>((resolve) => ui.once('exit', (code) => resolve(new Error(`exited with code ${code}`))));
   const deadline = Date.now() + 30_000;
-  while (!(await portOpen(port))) {
+  while (!(await portAnswers(port))) {
     const failure = await Promise.race([exited, delay(200)]);
     if (failure) throw new Error(`the Temporal Web UI did not start: ${failure.message}; see ${logFile}`);
     if (Date.now() > deadline) throw new Error(`the Temporal Web UI did not open port ${port} within 30 s; see ${logFile}`);

@@ -20,6 +20,17 @@ let context: RunContext;
 let config: WorkerConfig;
 const activity = new MockActivityEnvironment();
 const { maxImageBytes } = pipelineDefaults;
+/** The listing of a test run: every JPEG, in partitions of `partitionSize`, fp32. */
+const listInput = (run: RunContext, partitionSize: number) => ({
+  ...run,
+  glob: '*.jpg',
+  partitionSize,
+  k: 2,
+  incremental: false,
+  precision: 'fp32' as const,
+  maxConcurrentPartitions: 1,
+  claimant: testClaimant,
+});
 
 before(async () => {
   work = await tempDir('featurize');
@@ -36,20 +47,7 @@ after(async () => {
 });
 
 test('a retried partition overwrites its own part: the aggregate holds every image exactly once', async () => {
-  const listing: ListImagesResult = await activity.run(
-    listImages,
-    {
-      ...context,
-      glob: '*.jpg',
-      partitionSize: 6,
-      k: 2,
-      incremental: false,
-      precision: 'fp32' as const,
-      maxConcurrentPartitions: 1,
-      claimant: testClaimant,
-    },
-    config,
-  );
+  const listing: ListImagesResult = await activity.run(listImages, listInput(context, 6), config);
   assert.deepEqual(listing, { images: 13, reused: 0, partitions: 3, labels: 2, bytes: listing.bytes });
   const results: FeaturizePartitionResult[] = [];
   for (let partition = 0; partition < listing.partitions; partition++) {
@@ -99,20 +97,7 @@ test('a retry that no longer fails removes the errors part an earlier attempt wr
   const flaky = path.join(source, 'apple_red_1', 'flaky.jpg');
   await fs.writeFile(flaky, 'not a jpeg yet');
   const run: RunContext = { source, output: path.join(work, 'flaky-out'), staging: path.join(work, 'flaky-out', '_staging', 'r') };
-  const listing: ListImagesResult = await activity.run(
-    listImages,
-    {
-      ...run,
-      glob: '*.jpg',
-      partitionSize: 8,
-      k: 2,
-      incremental: false,
-      precision: 'fp32' as const,
-      maxConcurrentPartitions: 1,
-      claimant: testClaimant,
-    },
-    config,
-  );
+  const listing: ListImagesResult = await activity.run(listImages, listInput(run, 8), config);
   assert.equal(listing.partitions, 1);
   const first: FeaturizePartitionResult = await activity.run(
     featurizePartition,
@@ -146,20 +131,7 @@ test('a staged errors part that went missing fails the aggregate instead of drop
   await copySample(source, ['eggplant_violet_1'], 4);
   await writeBrokenImages(path.join(source, 'eggplant_violet_1'));
   const run: RunContext = { source, output: path.join(work, 'lost-out'), staging: path.join(work, 'lost-out', '_staging', 'r') };
-  const listing: ListImagesResult = await activity.run(
-    listImages,
-    {
-      ...run,
-      glob: '*.jpg',
-      partitionSize: 64,
-      k: 2,
-      incremental: false,
-      precision: 'fp32' as const,
-      maxConcurrentPartitions: 1,
-      claimant: testClaimant,
-    },
-    config,
-  );
+  const listing: ListImagesResult = await activity.run(listImages, listInput(run, 64), config);
   const result: FeaturizePartitionResult = await activity.run(
     featurizePartition,
     { ...run, partition: 0, maxImageBytes, precision: 'fp32' as const },
@@ -176,20 +148,7 @@ test('a features part that went missing fails the aggregate and names the datase
   const source = path.join(work, 'gone');
   await copySample(source, ['eggplant_violet_1'], 6);
   const run: RunContext = { source, output: path.join(work, 'gone-out'), staging: path.join(work, 'gone-out', '_staging', 'r') };
-  const listing: ListImagesResult = await activity.run(
-    listImages,
-    {
-      ...run,
-      glob: '*.jpg',
-      partitionSize: 3,
-      k: 2,
-      incremental: false,
-      precision: 'fp32' as const,
-      maxConcurrentPartitions: 1,
-      claimant: testClaimant,
-    },
-    config,
-  );
+  const listing: ListImagesResult = await activity.run(listImages, listInput(run, 3), config);
   assert.equal(listing.partitions, 2);
   for (let partition = 0; partition < listing.partitions; partition++)
     await activity.run(featurizePartition, { ...run, partition, maxImageBytes, precision: 'fp32' as const }, config);
