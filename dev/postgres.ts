@@ -1,12 +1,15 @@
 // A PostgreSQL server of this machine (Debian's package) on 127.0.0.1, with its data in a folder Orchard owns: the
 // persistence of `orchard cluster`. Stoppable and restartable on the same data, for the cluster's fault tests.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { delay } from '../lib/concurrency.js';
 
 export interface Postgres {
+  /** Where the data is: the folder asked for, or the `postgres` user's home when it cannot enter that one. */
+  dataDir: string;
   host: string;
   port: number;
   user: string;
@@ -39,17 +42,27 @@ const asRoot = os.userInfo().uid === 0;
 const command = (program: string, args: string[]): [string, string[]] =>
   asRoot ? ['runuser', ['-u', 'postgres', '--', path.join(postgresBinDir(), program), ...args]] : [path.join(postgresBinDir(), program), args];
 
+/**
+ * Where the data lives: `dataDir`, unless PostgreSQL runs as the `postgres` user (this process is root) and that user
+ * cannot enter its folder (a checkout in a home folder of mode 0700, say): then in that user's home, under
+ * orchard/<hash of dataDir>, where Debian keeps its own clusters. Permissions above `dataDir` are not Orchard's to change.
+ */
+function reachableDataDir(dataDir: string): string {
+  if (!asRoot) return dataDir;
+  const parent = path.dirname(path.resolve(dataDir));
+  fs.mkdirSync(parent, { recursive: true });
+  if (spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-x', parent]).status === 0) return dataDir;
+  const home = execFileSync('getent', ['passwd', 'postgres'], { encoding: 'utf8' }).split(':')[5];
+  const hash = createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 16);
+  const fallback = path.join(home, 'orchard', hash);
+  fs.mkdirSync(path.dirname(fallback), { recursive: true, mode: 0o755 });
+  return fallback;
+}
+
 /** Initialise `dataDir` when it holds no cluster yet: user `temporal`, password auth over TCP, UTF-8. */
 function initialise(dataDir: string, user: string, password: string): void {
   if (fs.existsSync(path.join(dataDir, 'PG_VERSION'))) return;
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  if (asRoot) {
-    // The `postgres` user must be able to reach its folder; permissions above it are not Orchard's to change.
-    const parent = path.dirname(dataDir);
-    const reachable = spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-x', parent]).status === 0;
-    if (!reachable)
-      throw new Error(`PostgreSQL runs as user postgres, which cannot enter ${parent}: allow it (chmod o+x on that folder and those above)`);
-  }
   const passwordFile = path.join(dataDir, '..', 'postgres-password');
   fs.writeFileSync(passwordFile, password, { mode: 0o600 });
   if (asRoot) execFileSync('chown', ['postgres:postgres', dataDir, passwordFile]);
@@ -73,7 +86,8 @@ function initialise(dataDir: string, user: string, password: string): void {
 export async function startPostgres(options: PostgresOptions): Promise<Postgres> {
   const user = 'temporal';
   const password = 'temporal';
-  initialise(options.dataDir, user, password);
+  const dataDir = reachableDataDir(options.dataDir);
+  initialise(dataDir, user, password);
   let child: ChildProcess | undefined;
 
   const start = async () => {
@@ -81,13 +95,13 @@ export async function startPostgres(options: PostgresOptions): Promise<Postgres>
     // The socket lives in the data folder, which only the server's user may enter; clients use TCP.
     const [file, args] = command('postgres', [
       '-D',
-      options.dataDir,
+      dataDir,
       '-p',
       String(options.port),
       '-c',
       'listen_addresses=127.0.0.1',
       '-c',
-      `unix_socket_directories=${options.dataDir}`,
+      `unix_socket_directories=${dataDir}`,
       '-c',
       'max_connections=200',
     ]);
@@ -114,7 +128,7 @@ export async function startPostgres(options: PostgresOptions): Promise<Postgres>
     if (!server || server.exitCode !== null || server.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
     // SIGINT is PostgreSQL's fast shutdown, sent to the postmaster itself (its pid file), not to runuser above it.
-    const postmaster = Number(fs.readFileSync(path.join(options.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const postmaster = Number(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
     process.kill(Number.isInteger(postmaster) && postmaster > 0 ? postmaster : server.pid!, 'SIGINT');
     const timer = setTimeout(() => server.kill('SIGKILL'), 30_000);
     await exited;
@@ -122,5 +136,5 @@ export async function startPostgres(options: PostgresOptions): Promise<Postgres>
   };
 
   await start();
-  return { host: '127.0.0.1', port: options.port, user, password, stop, start };
+  return { host: '127.0.0.1', port: options.port, user, password, dataDir, stop, start };
 }

@@ -24,6 +24,9 @@ await runCommand(async () => {
   const s3Port = await ports(process.env.ORCHARD_S3_PORT, 9000, s3PortOffsets);
   console.log(`starting PostgreSQL on 127.0.0.1:${postgresPort} and the Temporal server (data and logs in ${dir})…`);
   const cluster = await startTemporalCluster({ dir, frontendPort, postgresPort });
+  if (cluster.postgres.dataDir !== path.join(dir, 'postgres')) {
+    console.log(`PostgreSQL's data is in ${cluster.postgres.dataDir}: its user (postgres) cannot enter ${dir}`);
+  }
   const s3 = await startS3Server({ port: s3Port, dataDir: path.join(dir, 'seaweedfs'), buckets: ['orchard'] }).catch(async (err: unknown) => {
     await cluster.stop();
     throw err;
