@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { delay } from '../lib/concurrency.js';
 import { portAnswers } from './ports.js';
 import { stateDir, temporalCliPath } from '../lib/paths.js';
 import { searchAttributeFlags } from '../lib/temporal/searchAttributes.js';
+import { exitOf, stopChild, waitUntilReady } from './processes.js';
 
 /** A running `temporal server start-dev`. */
 export interface DevServer {
@@ -54,28 +54,23 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   ];
   const log = options.foreground ? 'inherit' : fs.openSync(path.join(stateDir, 'temporal-server.log'), 'a');
   const child = spawn(cli, args, { stdio: ['ignore', log, log] });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  child.once('error', () => undefined);
-  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
-  const deadline = Date.now() + 60_000;
-  while (!(await portAnswers(port))) {
-    const failed = await Promise.race([spawnError, exited.then((code) => new Error(`exited with code ${code}`)), delay(200)]);
-    if (failed) throw new Error(`temporal dev server (${cli}) did not start: ${failed.message}; run npm run setup to install the CLI`);
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`temporal dev server did not open port ${port} within 60 s; see ${path.join(stateDir, 'temporal-server.log')}`);
-    }
+  try {
+    await waitUntilReady({
+      ready: () => portAnswers(port),
+      exited: exitOf(child),
+      intervalMs: 200,
+      timeoutMs: 60_000,
+      failed: (why) => `temporal dev server (${cli}) did not start: ${why}; run npm run setup to install the CLI`,
+      timedOut: `temporal dev server did not open port ${port} within 60 s; see ${path.join(stateDir, 'temporal-server.log')}`,
+    });
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
   }
   return {
     address: `127.0.0.1:${port}`,
     uiUrl: `http://127.0.0.1:${uiPort}`,
     process: child,
-    async stop() {
-      if (child.exitCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop: () => stopChild(child),
   };
 }

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { delay } from '../lib/concurrency.js';
+import { exitOf, stopChild, waitUntilReady } from './processes.js';
 
 export interface Postgres {
   /** Where the data is: the folder asked for, or the `postgres` user's home when it cannot enter that one. */
@@ -108,32 +108,23 @@ export async function startPostgres(options: PostgresOptions): Promise<Postgres>
     const server = spawn(file, args, { stdio: ['ignore', log, log] });
     fs.closeSync(log);
     child = server;
-    const exited = new Promise<Error>((resolve) => server.once('exit', (code) => resolve(new Error(`exited with code ${code}`))));
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const [ready, readyArgs] = [path.join(postgresBinDir(), 'pg_isready'), ['-q', '-h', '127.0.0.1', '-p', String(options.port), '-U', user]];
-      const accepting = await new Promise<boolean>((resolve) =>
-        spawn(ready, readyArgs, { stdio: 'ignore' }).once('exit', (code) => resolve(code === 0)),
-      );
-      if (accepting) return;
-      const failure = await Promise.race([exited, delay(200)]);
-      if (failure) throw new Error(`PostgreSQL did not start: ${failure.message}; see ${options.logFile}`);
-      if (Date.now() > deadline)
-        throw new Error(`PostgreSQL did not accept connections on 127.0.0.1:${options.port} within 60 s; see ${options.logFile}`);
-    }
+    const isReady = [path.join(postgresBinDir(), 'pg_isready'), '-q', '-h', '127.0.0.1', '-p', String(options.port), '-U', user] as const;
+    await waitUntilReady({
+      ready: () => new Promise((resolve) => spawn(isReady[0], isReady.slice(1), { stdio: 'ignore' }).once('exit', (code) => resolve(code === 0))),
+      exited: exitOf(server),
+      intervalMs: 200,
+      timeoutMs: 60_000,
+      failed: (why) => `PostgreSQL did not start: ${why}; see ${options.logFile}`,
+      timedOut: `PostgreSQL did not accept connections on 127.0.0.1:${options.port} within 60 s; see ${options.logFile}`,
+    });
   };
 
-  const stop = async () => {
-    const server = child;
-    if (!server || server.exitCode !== null || server.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
-    // SIGINT is PostgreSQL's fast shutdown, sent to the postmaster itself (its pid file), not to runuser above it.
-    const postmaster = Number(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-    process.kill(Number.isInteger(postmaster) && postmaster > 0 ? postmaster : server.pid!, 'SIGINT');
-    const timer = setTimeout(() => server.kill('SIGKILL'), 30_000);
-    await exited;
-    clearTimeout(timer);
+  // SIGINT is PostgreSQL's fast shutdown, sent to the postmaster itself (its pid file), not to runuser above it.
+  const postmaster = () => {
+    const pid = Number(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : child!.pid!;
   };
+  const stop = () => stopChild(child, { signal: 'SIGINT', graceMs: 30_000, pid: postmaster });
 
   await start();
   return { host: '127.0.0.1', port: options.port, user, password, dataDir, stop, start };

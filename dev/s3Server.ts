@@ -2,8 +2,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CreateBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
-import { delay } from '../lib/concurrency.js';
 import { projectRoot, stateDir } from '../lib/paths.js';
+import { exitOf, stopChild, waitUntilReady } from './processes.js';
 
 /** A running S3-compatible server (SeaweedFS `weed mini`) on 127.0.0.1. */
 export interface S3Server {
@@ -101,9 +101,8 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
     const log = options.foreground ? 'inherit' : fs.openSync(path.join(dataDir, 'server.log'), 'a');
     const weed = spawn(binary, args, { stdio: ['ignore', log, log], cwd: dataDir, env });
     child = weed;
-    const exited = new Promise<Error>((resolve) => weed.once('exit', (code) => resolve(new Error(`exited with code ${code}`))));
     try {
-      await answering(exited);
+      await answering(exitOf(weed));
       for (const bucket of options.buckets ?? []) {
         await client.send(new CreateBucketCommand({ Bucket: bucket })).catch((err: Error) => {
           if (err.name !== 'BucketAlreadyOwnedByYou' && err.name !== 'BucketAlreadyExists') throw err;
@@ -117,29 +116,21 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
   };
 
   // Until the server answers S3 requests: a bounded wait, with the reason when it exits first.
-  const answering = async (exited: Promise<Error>) => {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const ready = await client.send(new ListBucketsCommand({})).then(
-        () => true,
-        () => false,
-      );
-      if (ready) return;
-      const failure = await Promise.race([exited, delay(250)]);
-      if (failure) throw new Error(`S3 server (${binary}) did not start: ${failure.message}; see ${path.join(dataDir, 'server.log')}`);
-      if (Date.now() > deadline) throw new Error(`S3 server did not answer on ${endpoint} within 60 s; see ${path.join(dataDir, 'server.log')}`);
-    }
-  };
+  const answering = (exited: Promise<Error>) =>
+    waitUntilReady({
+      ready: () =>
+        client.send(new ListBucketsCommand({})).then(
+          () => true,
+          () => false,
+        ),
+      exited,
+      intervalMs: 250,
+      timeoutMs: 60_000,
+      failed: (why) => `S3 server (${binary}) did not start: ${why}; see ${path.join(dataDir, 'server.log')}`,
+      timedOut: `S3 server did not answer on ${endpoint} within 60 s; see ${path.join(dataDir, 'server.log')}`,
+    });
 
-  const stop = async () => {
-    const weed = child;
-    if (!weed || weed.exitCode !== null || weed.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => weed.once('exit', () => resolve()));
-    weed.kill('SIGTERM');
-    const timer = setTimeout(() => weed.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const stop = () => stopChild(child);
 
   await start();
   return { endpoint, accessKey, secretKey, start, stop };

@@ -11,6 +11,7 @@ import { portAnswers } from './ports.js';
 import { projectRoot, temporalCliPath } from '../lib/paths.js';
 import { searchAttributeDefinitions } from '../lib/temporal/searchAttributes.js';
 import { startPostgres, type Postgres } from './postgres.js';
+import { exitOf, stopChild, waitUntilReady } from './processes.js';
 
 const run = promisify(execFile);
 
@@ -63,18 +64,19 @@ async function setUpSchemas(build: string, postgres: Postgres): Promise<void> {
 }
 
 /** Until `temporal operator cluster health` says SERVING: a bounded wait, with the reason when the server exits first. */
-async function serving(address: string, exited: Promise<Error>, log: string): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const healthy = await run(temporalCliPath(), ['operator', 'cluster', 'health', '--address', address]).then(
-      ({ stdout }) => stdout.includes('SERVING'),
-      () => false,
-    );
-    if (healthy) return;
-    const failure = await Promise.race([exited, delay(500)]);
-    if (failure) throw new Error(`the Temporal server did not start: ${failure.message}; see ${log}`);
-    if (Date.now() > deadline) throw new Error(`the Temporal server was not serving on ${address} within 120 s; see ${log}`);
-  }
+function serving(address: string, exited: Promise<Error>, log: string): Promise<void> {
+  return waitUntilReady({
+    ready: () =>
+      run(temporalCliPath(), ['operator', 'cluster', 'health', '--address', address]).then(
+        ({ stdout }) => stdout.includes('SERVING'),
+        () => false,
+      ),
+    exited,
+    intervalMs: 500,
+    timeoutMs: 120_000,
+    failed: (why) => `the Temporal server did not start: ${why}; see ${log}`,
+    timedOut: `the Temporal server was not serving on ${address} within 120 s; see ${log}`,
+  });
 }
 
 /** The namespace (3 days' retention) and Orchard's search attributes, registered unless they are already. */
@@ -142,19 +144,10 @@ export async function startTemporalCluster(options: TemporalClusterOptions): Pro
     );
     fs.closeSync(log);
     child = server;
-    const exited = new Promise<Error>((resolve) => server.once('exit', (code, signal) => resolve(new Error(`exited (${signal ?? `code ${code}`})`))));
-    await serving(address, exited, logFile);
+    await serving(address, exitOf(server), logFile);
   };
 
-  const halt = async (signal: NodeJS.Signals) => {
-    const server = child;
-    if (!server || server.exitCode !== null || server.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
-    server.kill(signal);
-    const timer = setTimeout(() => server.kill('SIGKILL'), 30_000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const halt = (signal: NodeJS.Signals) => stopChild(child, { signal, graceMs: 30_000 });
 
   try {
     await start();
@@ -191,20 +184,13 @@ export async function startTemporalUi(address: string, port: number, logFile: st
     env: { ...process.env, TEMPORAL_ADDRESS: address, TEMPORAL_UI_PORT: String(port), TEMPORAL_NOTIFY_ON_NEW_VERSION: 'false' },
   });
   fs.closeSync(log);
-  const exited = new Promise<Error>((resolve) => ui.once('exit', (code) => resolve(new Error(`exited with code ${code}`))));
-  const deadline = Date.now() + 30_000;
-  while (!(await portAnswers(port))) {
-    const failure = await Promise.race([exited, delay(200)]);
-    if (failure) throw new Error(`the Temporal Web UI did not start: ${failure.message}; see ${logFile}`);
-    if (Date.now() > deadline) throw new Error(`the Temporal Web UI did not open port ${port} within 30 s; see ${logFile}`);
-  }
-  return {
-    url: `http://127.0.0.1:${port}`,
-    async stop() {
-      if (ui.exitCode !== null || ui.signalCode !== null) return;
-      const done = new Promise<void>((resolve) => ui.once('exit', () => resolve()));
-      ui.kill('SIGTERM');
-      await done;
-    },
-  };
+  await waitUntilReady({
+    ready: () => portAnswers(port),
+    exited: exitOf(ui),
+    intervalMs: 200,
+    timeoutMs: 30_000,
+    failed: (why) => `the Temporal Web UI did not start: ${why}; see ${logFile}`,
+    timedOut: `the Temporal Web UI did not open port ${port} within 30 s; see ${logFile}`,
+  });
+  return { url: `http://127.0.0.1:${port}`, stop: () => stopChild(ui) };
 }
