@@ -155,6 +155,7 @@ const sum = (pairs: [string, number][]) => pairs.reduce((total, [, v]) => total 
 
 /** A self-contained HTML page (opens from disk, no network): the drawing plus the tables behind it. */
 export function renderReportHtml(data: ReportData): string {
+  const featurizeTotal = sum(data.featurizeTimings);
   const rows = (cells: string[][]) => cells.map((c) => `<tr>${c.map((v) => `<td>${escapeXml(v)}</td>`).join('')}</tr>`).join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeXml(data.title)}</title>
@@ -190,8 +191,8 @@ ${rows([...data.timings.map(([stage, s]) => [stage, fmt(s, 2)]), ['all stages be
 read is the time spent waiting for the next image to be read (or decoded ahead), decode the decoding in turn.</p>
 <table><tr><th>part</th><th>seconds</th><th>share</th></tr>
 ${rows([
-  ...data.featurizeTimings.map(([part, s]) => [part, fmt(s, 2), `${fmt((100 * s) / (sum(data.featurizeTimings) || 1), 1)} %`]),
-  ['total', fmt(sum(data.featurizeTimings), 2), '100 %'],
+  ...data.featurizeTimings.map(([part, s]) => [part, fmt(s, 2), `${fmt((100 * s) / (featurizeTotal || 1), 1)} %`]),
+  ['total', fmt(featurizeTotal, 2), '100 %'],
 ])}
 </table>
 <h2 id="errors">Errors (${data.errorCount})</h2>

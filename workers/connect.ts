@@ -2,7 +2,7 @@
 // (not started yet, restarting, or a wrong TEMPORAL_ADDRESS), instead of a stack trace and a restart every second.
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { delay } from '../lib/concurrency.js';
-import { temporalSettings } from '../lib/temporal/connection.js';
+import { connectionOptions } from '../lib/temporal/connection.js';
 
 const MAX_WAIT_SECONDS = 30;
 
@@ -17,7 +17,7 @@ function connectionReason(err: unknown): string {
 export async function connectWithBackoff(address: string): Promise<NativeConnection> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await NativeConnection.connect({ ...temporalSettings().security, address });
+      return await NativeConnection.connect(connectionOptions(address));
     } catch (err) {
       const wait = Math.min(MAX_WAIT_SECONDS, 2 ** (attempt - 1));
       Runtime.instance().logger.warn(

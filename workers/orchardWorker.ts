@@ -6,7 +6,7 @@ import { loadJpegDecoder } from '../lib/features/jpegDecoder.js';
 import { faultInjectionInterceptors, loadFaultRules } from './faultInjection.js';
 import { warmUp } from './warmUp.js';
 import { workflowCode } from './workflowCode.js';
-import { temporalSettings } from '../lib/temporal/connection.js';
+import { connectionOptions } from '../lib/temporal/connection.js';
 
 /** The activities a worker of each role registers. */
 function activitiesFor(config: WorkerConfig) {
@@ -27,7 +27,7 @@ export async function createOrchardWorker(config: WorkerConfig, connection?: Nat
   await warmUp(config);
   const featurizeOnly = config.role === 'featurize';
   return Worker.create({
-    connection: connection ?? (await NativeConnection.connect({ ...temporalSettings().security, address: config.address })),
+    connection: connection ?? (await NativeConnection.connect(connectionOptions(config.address))),
     namespace: config.namespace,
     taskQueue: featurizeOnly ? config.featurizeTaskQueue : config.taskQueue,
     ...(featurizeOnly ? {} : workflowCode()),

@@ -21,6 +21,8 @@ const resultFiles = z
 
 const count = z.number().int().min(0);
 const timings = z.record(z.string(), z.number());
+// Results written before int8 existed are fp32.
+const precision = z.enum(['fp32', 'int8']).default('fp32');
 
 export const runSummarySchema = z.object({
   workflowId: z.string().min(1),
@@ -33,8 +35,7 @@ export const runSummarySchema = z.object({
   failed: count,
   labels: count,
   k: z.number().int().min(1).max(FEATURE_DIM),
-  // Results written before int8 existed are fp32.
-  precision: z.enum(['fp32', 'int8']).default('fp32'),
+  precision,
   explainedVariance: z.array(z.number()),
   timings,
   featurizeTimings: timings,
@@ -98,7 +99,7 @@ export const pcaModelSchema = z
     explainedVariance: z.array(finite),
     eigenvalues: z.array(finite),
     totalVariance: finite,
-    precision: z.enum(['fp32', 'int8']).default('fp32'),
+    precision,
   })
   .refine(
     (m) => m.components.length === m.k && m.explainedVariance.length === m.k && m.eigenvalues.length === m.k,

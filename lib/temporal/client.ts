@@ -1,14 +1,14 @@
 import { ApplicationFailure, Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import type { PipelineInput, RunSummary } from '../contract.js';
 import { imagePipeline } from '../../workflows/imagePipeline.js';
-import { temporalSettings } from './connection.js';
+import { connectionOptions } from './connection.js';
 import { createSearchAttributeCommands, runSearchAttributes } from './searchAttributes.js';
 import { liveProgress, noWorkerHint, workerPolling, type LiveProgress } from './watch.js';
 
 /** A client for the Temporal server at `address`. */
 export async function connectClient(address: string, namespace = 'default'): Promise<Client> {
   // A server that does not answer is reported in seconds, not after the SDK's 10 s default.
-  const connection = await Connection.connect({ ...temporalSettings().security, address, connectTimeout: '5s' });
+  const connection = await Connection.connect({ ...connectionOptions(address), connectTimeout: '5s' });
   return new Client({ connection, namespace });
 }
 

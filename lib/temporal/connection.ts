@@ -23,3 +23,8 @@ export function temporalSettings(env: NodeJS.ProcessEnv = process.env): Temporal
     security: { ...(tls ? { tls } : {}), ...(apiKey ? { apiKey } : {}), ...(metadata && Object.keys(metadata).length > 0 ? { metadata } : {}) },
   };
 }
+
+/** What a connection to `address` needs: the address and this environment's TLS, API key and metadata. */
+export function connectionOptions(address: string): Pick<NativeConnectionOptions, 'address' | 'tls' | 'apiKey' | 'metadata'> {
+  return { ...temporalSettings().security, address };
+}
