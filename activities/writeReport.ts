@@ -1,10 +1,10 @@
-import sharp from 'sharp';
 import type { WorkerConfig } from '../lib/config.js';
 import type { ReportInput } from '../lib/contract.js';
 import { failingClearly } from '../lib/temporal/failures.js';
 import { pcaFileUri, resultUri, stagedResult } from '../lib/storage/layout.js';
 import { literalFiles, queryParquet, readVectorParquet } from '../lib/storage/parquet.js';
-import { renderReportHtml, renderReportSvg, type ReportData } from '../lib/report.js';
+import { renderReportHtml, type ReportData } from '../lib/report.js';
+import { renderReportPng } from '../lib/reportPng.js';
 import { localCopy, withScratchDir } from '../lib/storage/scratch.js';
 import { readStagedPcaModel } from '../lib/storage/records.js';
 import { storageFor } from '../lib/storage/storage.js';
@@ -53,12 +53,7 @@ export async function writeReport(input: ReportInput, config: WorkerConfig): Pro
         featurizeTimings: seconds(input.featurizeTimings),
       };
       await staging.write(resultUri(result, 'report.html'), renderReportHtml(data));
-      await staging.write(
-        resultUri(result, 'report.png'),
-        await sharp(Buffer.from(renderReportSvg(data)))
-          .png()
-          .toBuffer(),
-      );
+      await staging.write(resultUri(result, 'report.png'), await renderReportPng(data));
     }),
   );
 }

@@ -4,13 +4,12 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Runtime } from '@temporalio/worker';
-import sharp from 'sharp';
 import { FEATURE_DIM, type WorkerConfig } from '../lib/config.js';
 import { INPUT_BYTES_PER_IMAGE } from '../lib/features/images.js';
 import { loadFeatureModel } from '../lib/features/model.js';
 import { literalFiles, queryParquet, readVectorParquet, writeVectorParquet } from '../lib/storage/parquet.js';
 import { CovarianceAccumulator, fitPcaFromAccumulator, fitPcaFromRows, projectRows } from '../lib/pca/pca.js';
-import { renderReportSvg } from '../lib/report.js';
+import { renderReportPng } from '../lib/reportPng.js';
 import { withScratchDir } from '../lib/storage/scratch.js';
 
 const ROWS = 8;
@@ -53,7 +52,7 @@ async function warmUpSteps(config: WorkerConfig): Promise<void> {
       await fitPcaFromAccumulator(covariance, 2);
     }
     await queryParquet('SELECT label, count(*) AS n FROM read_parquet($1) GROUP BY 1', [literalFiles([file])]);
-    const drawing = renderReportSvg({
+    await renderReportPng({
       title: 'warm-up',
       subtitle: 'warm-up',
       points: rows.labels.map((label, i) => ({ pc1: i, pc2: -i, label, path: rows.paths[i] })),
@@ -67,7 +66,6 @@ async function warmUpSteps(config: WorkerConfig): Promise<void> {
       timings: [],
       featurizeTimings: [],
     });
-    await sharp(Buffer.from(drawing)).png().toBuffer();
   });
 }
 
