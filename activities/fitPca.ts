@@ -53,7 +53,7 @@ export async function fitPca(input: FitPcaInput, config: WorkerConfig): Promise<
       }
       await staging.write(resultUri(result, 'pca_model.json'), JSON.stringify({ ...model, precision: input.precision }));
       const held = pca.heldRows();
-      if (held) await writePcaDataset(staging, result, scratch, { paths, labels, vectors: projectRows(model, held, model.rows), dim: model.k });
+      if (held) await writePcaDataset(staging, result, scratch, { paths, labels, vectors: await projectRows(model, held, model.rows), dim: model.k });
       return { k: model.k, rows: model.rows, explainedVariance: model.explainedVariance, projected: held !== undefined };
     }),
   );

@@ -23,7 +23,7 @@ export async function projectFeatures(input: RunContext, config: WorkerConfig): 
       for await (const batch of readVectorParquet(features, 'features')) {
         paths.push(...batch.paths);
         labels.push(...batch.labels);
-        projected.push(projectRows(model, batch.vectors, batch.paths.length));
+        projected.push(await projectRows(model, batch.vectors, batch.paths.length));
         heartbeatProgress({ rows: paths.length });
       }
       const vectors = new Float32Array(paths.length * model.k);

@@ -45,7 +45,7 @@ async function warmUpSteps(config: WorkerConfig): Promise<void> {
     if (config.role === 'featurize') return;
     for await (const batch of readVectorParquet([file], 'features')) {
       const model = await fitPcaFromRows(batch.vectors, batch.paths.length, batch.dim, 2);
-      projectRows(model, batch.vectors, batch.paths.length);
+      await projectRows(model, batch.vectors, batch.paths.length);
       // Fits of more than a thousand rows go through a covariance: its onnxruntime sessions are created here.
       const covariance = new CovarianceAccumulator(batch.dim);
       await covariance.addRowsFast(batch.vectors, batch.paths.length);

@@ -2,7 +2,7 @@
 // the projection. Below it: covariance.ts, eigen.ts, kernel.ts (JavaScript) and gram.ts (onnxruntime).
 import { loadMatrixProduct } from './gram.js';
 import { CovarianceAccumulator } from './covariance.js';
-import { accumulateDots, CHUNK_ROWS, columnMeans, roundUp, X_BLOCK, Y_BLOCK } from './kernel.js';
+import { columnMeans } from './kernel.js';
 import { topEigenpairs, topEigenpairsOf, type EigenOptions, type SymmetricOperator } from './eigen.js';
 
 export { CovarianceAccumulator } from './covariance.js';
@@ -159,8 +159,11 @@ export class PcaFit {
   }
 }
 
-/** Project count x dim rows on the model: (x - mean) · components^T, count x k row-major. */
-export function projectRows(model: PcaModel, rows: Float32Array, count: number): Float32Array {
+// Rows centred per GEMM call of the projection: a 10 MB float64 buffer at dim 1280.
+const PROJECT_CHUNK_ROWS = 1024;
+
+/** Project count x dim rows on the model: (x - mean) · components^T, count x k row-major, in float64 on onnxruntime's GEMM. */
+export async function projectRows(model: PcaModel, rows: Float32Array, count: number): Promise<Float32Array> {
   const dim = model.mean.length;
   const k = model.k;
   if (model.components.length !== k || model.components.some((c) => c.length !== dim)) {
@@ -169,26 +172,20 @@ export function projectRows(model: PcaModel, rows: Float32Array, count: number):
   if (!Number.isInteger(count) || count < 0) throw new Error(`projectRows: count must be a non-negative integer, got ${count}`);
   if (rows.length < count * dim) throw new Error(`projectRows: ${count} rows of dim ${dim} need ${count * dim} values, got ${rows.length}`);
 
-  const kRows = roundUp(k, Y_BLOCK);
-  const components = new Float64Array(kRows * dim);
-  model.components.forEach((component, c) => components.set(component, c * dim));
+  const product = await loadMatrixProduct();
+  const axes = new Float64Array(dim * k);
+  model.components.forEach((component, c) => component.forEach((value, i) => (axes[i * k + c] = value)));
   const mean = Float64Array.from(model.mean);
-  const chunkRows = roundUp(CHUNK_ROWS, X_BLOCK);
-  const centered = new Float64Array(chunkRows * dim);
-  const dots = new Float64Array(chunkRows * kRows);
+  const centered = new Float64Array(Math.min(count, PROJECT_CHUNK_ROWS) * dim);
   const out = new Float32Array(count * k);
-  for (let r0 = 0; r0 < count; r0 += chunkRows) {
-    const len = Math.min(chunkRows, count - r0);
-    const xRows = roundUp(len, X_BLOCK);
+  for (let r0 = 0; r0 < count; r0 += PROJECT_CHUNK_ROWS) {
+    const len = Math.min(PROJECT_CHUNK_ROWS, count - r0);
     for (let r = 0; r < len; r++) {
       const base = r * dim;
       const src = (r0 + r) * dim;
       for (let i = 0; i < dim; i++) centered[base + i] = rows[src + i] - mean[i];
     }
-    centered.fill(0, len * dim, xRows * dim);
-    dots.fill(0);
-    accumulateDots(centered, xRows, components, kRows, dim, dots, kRows, false);
-    for (let r = 0; r < len; r++) for (let c = 0; c < k; c++) out[(r0 + r) * k + c] = dots[r * kRows + c];
+    out.set(await product.multiply(centered, len, axes, dim, k), r0 * k);
   }
   return out;
 }

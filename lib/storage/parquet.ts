@@ -225,6 +225,7 @@ export async function* readVectorParquet(
   const fileList = literalFileList(files, 'readVectorParquet');
   const orderBy = options.orderBy === 'path' ? ' ORDER BY path' : '';
   const connection = await (await getInstance()).connect();
+  let pending: Promise<DuckDBDataChunk | null> | undefined;
   try {
     // Parquet has no fixed-size list: the column comes back as FLOAT[] and the length is checked per row.
     // coalesce turns a NULL vector into a zero-length one, which that check rejects.
@@ -235,7 +236,15 @@ export async function* readVectorParquet(
     );
     let dim = 0;
     let batch: Batch | undefined;
-    for (let chunk = await result.fetchChunk(); chunk && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
+    // The next chunk is read (on DuckDB's threads) while this one is copied out and its batch is used.
+    const fetchNext = () => {
+      const fetching = result.fetchChunk();
+      fetching.catch(() => undefined);
+      return fetching;
+    };
+    pending = fetchNext();
+    for (let chunk = await pending; chunk && chunk.rowCount > 0; chunk = await pending) {
+      pending = fetchNext();
       const pathColumn = chunk.getColumnVector(0);
       const labelColumn = chunk.getColumnVector(1);
       const vectorColumn = chunk.getColumnVector(2);
@@ -292,6 +301,8 @@ export async function* readVectorParquet(
       yield { paths: batch.paths, labels: batch.labels, vectors: batch.vectors.slice(0, batch.rows * dim), dim };
     }
   } finally {
+    // A consumer that stops early leaves a read in flight: it ends before its connection closes.
+    await pending?.catch(() => undefined);
     connection.closeSync();
   }
 }

@@ -62,7 +62,7 @@ test('a fit that holds every vector writes the PCA dataset itself, the same as t
   const features = await readAllVectors([featuresPartUri(context.staging, 0), featuresPartUri(context.staging, 1)], 'features');
   assert.deepEqual(byFit.paths, features.paths);
   assert.deepEqual(byFit.labels, features.labels);
-  assert.deepEqual(byFit.vectors, projectRows(model, features.vectors, 500));
+  assert.deepEqual(byFit.vectors, await projectRows(model, features.vectors, 500));
 
   await fs.rm(pcaFile);
   assert.equal(await env.run(projectFeatures, context, config()), 500);

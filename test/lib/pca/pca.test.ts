@@ -233,7 +233,7 @@ test('fitPcaFromAccumulator and fitPcaFromRows reject k outside 1..min(dim, rows
   await assert.rejects(fitPcaFromRows(rows, 10, 20, 2), { name: 'Error', message: /NaN or infinite/ });
 });
 
-test('projectRows equals (x - mean) · components^T', async () => {
+test('projectRows equals (x - mean) · components^T, across its chunks of rows', async () => {
   const dim = 37;
   const k = 4;
   const train = offsetRows(300, dim, 3, 6);
@@ -241,9 +241,9 @@ test('projectRows equals (x - mean) · components^T', async () => {
   acc.addRows(train, 300);
   const model = await fitPcaFromAccumulator(acc, k);
 
-  const count = 131;
+  const count = 1100;
   const rows = offsetRows(count, dim, 3, 7);
-  const projected = projectRows(model, rows, count);
+  const projected = await projectRows(model, rows, count);
   assert.equal(projected.length, count * k);
   for (let r = 0; r < count; r++) {
     for (let c = 0; c < k; c++) {
