@@ -8,16 +8,20 @@ import { FEATURE_DIM, type WorkerConfig } from '../lib/config.js';
 import { INPUT_BYTES_PER_IMAGE } from '../lib/features/images.js';
 import { loadFeatureModel } from '../lib/features/model.js';
 import { literalFiles, queryParquet, readVectorParquet, writeVectorParquet } from '../lib/storage/parquet.js';
-import { CovarianceAccumulator, fitPcaFromAccumulator, fitPcaFromRows, projectRows } from '../lib/pca/pca.js';
+import { CovarianceAccumulator, DIRECT_FIT_MAX_ROWS, fitPcaFromAccumulator, fitPcaFromRows, projectRows } from '../lib/pca/pca.js';
 import { renderReportPng } from '../lib/reportPng.js';
 import { withScratchDir } from '../lib/storage/scratch.js';
 
 const ROWS = 8;
+// The steps after featurizing are warmed up on as many rows as one read batch (DuckDB chunk, covariance batch) of a
+// real run: their first call at that size was 100-300 ms slower than later ones (onnxruntime's buffers grow, the
+// loops' optimised code), measured in the first fit of each fresh worker.
+const STEP_ROWS = 2048;
 
-/** `ROWS` synthetic feature vectors with two labels. */
-function syntheticRows() {
-  const vectors = Float32Array.from({ length: ROWS * FEATURE_DIM }, (_, i) => Math.sin(i * 0.37) + (i % 7) / 7);
-  const paths = Array.from({ length: ROWS }, (_, i) => `warm-up/${i}.jpg`);
+/** `count` synthetic feature vectors with two labels. */
+function syntheticRows(count = ROWS) {
+  const vectors = Float32Array.from({ length: count * FEATURE_DIM }, (_, i) => Math.sin(i * 0.37) + (i % 7) / 7 + ((i * 2654435761) % 1000) / 1000);
+  const paths = Array.from({ length: count }, (_, i) => `warm-up/${i}.jpg`);
   const labels = paths.map((_, i) => (i % 2 === 0 ? 'a' : 'b'));
   return { paths, labels, vectors, dim: FEATURE_DIM };
 }
@@ -39,17 +43,21 @@ async function warmUpModel(config: WorkerConfig): Promise<void> {
  */
 async function warmUpSteps(config: WorkerConfig): Promise<void> {
   await withScratchDir(config.scratchDir, async (dir) => {
-    const rows = syntheticRows();
     const file = path.join(dir, 'warm-up.parquet');
+    if (config.role === 'featurize') {
+      await writeVectorParquet(file, 'features', syntheticRows());
+      return;
+    }
+    const rows = syntheticRows(STEP_ROWS);
     await writeVectorParquet(file, 'features', rows);
-    if (config.role === 'featurize') return;
     for await (const batch of readVectorParquet([file], 'features')) {
-      const model = await fitPcaFromRows(batch.vectors, batch.paths.length, batch.dim, 2);
+      // A direct fit of as many rows as it takes (DIRECT_FIT_MAX_ROWS), and a fit of more through a covariance.
+      const direct = Math.min(batch.paths.length, DIRECT_FIT_MAX_ROWS);
+      const model = await fitPcaFromRows(batch.vectors, direct, batch.dim, 5);
       await projectRows(model, batch.vectors, batch.paths.length);
-      // Fits of more than a thousand rows go through a covariance: its onnxruntime sessions are created here.
       const covariance = new CovarianceAccumulator(batch.dim);
       await covariance.addRowsFast(batch.vectors, batch.paths.length);
-      await fitPcaFromAccumulator(covariance, 2);
+      await fitPcaFromAccumulator(covariance, 5);
     }
     await queryParquet('SELECT label, count(*) AS n FROM read_parquet($1) GROUP BY 1', [literalFiles([file])]);
     await renderReportPng({
@@ -58,8 +66,8 @@ async function warmUpSteps(config: WorkerConfig): Promise<void> {
       points: rows.labels.map((label, i) => ({ pc1: i, pc2: -i, label, path: rows.paths[i] })),
       explainedVariance: [0.5, 0.25],
       countsByLabel: [
-        ['a', ROWS / 2],
-        ['b', ROWS / 2],
+        ['a', STEP_ROWS / 2],
+        ['b', STEP_ROWS / 2],
       ],
       errors: [],
       errorCount: 0,

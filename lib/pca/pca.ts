@@ -93,7 +93,7 @@ export async function fitPcaFromRows(rows: Float32Array | Float64Array, count: n
 
 // Up to this many rows a fit keeps them and works on the data itself, which is cheaper than forming the covariance
 // below about 1,500 rows at dim 1280 (bench/pca.ts, "Small fits"; bench/README.md, "Figures behind the code").
-const DIRECT_FIT_MAX_ROWS = 1024;
+export const DIRECT_FIT_MAX_ROWS = 1024;
 
 /**
  * A PCA fit fed in batches: small inputs are fitted directly on the rows (fitPcaFromRows), larger ones streamed into
