@@ -32,7 +32,7 @@ function rgb(colour: string): [number, number, number] {
  * A filled disc of DRAWING.pointRadius at (cx, cy), composited over the pixels like SVG's fill-opacity: each pixel is
  * covered in proportion to how far its centre lies inside the edge (a one-pixel anti-aliased rim).
  */
-export function drawDisc(pixels: Uint8Array, width: number, height: number, cx: number, cy: number, [r, g, b]: [number, number, number]): void {
+function drawDisc(pixels: Uint8Array, width: number, height: number, cx: number, cy: number, [r, g, b]: [number, number, number]): void {
   const radius = DRAWING.pointRadius;
   const x0 = Math.max(0, Math.floor(cx - radius - 1));
   const x1 = Math.min(width - 1, Math.ceil(cx + radius + 1));
