@@ -72,10 +72,15 @@ function scatterFrame(data: ReportData) {
   return { plot, xMin, xMax, yMin, yMax, sx, sy, colour };
 }
 
-/** The scatter's points as drawn: centre in drawing coordinates (1 unit = 1 pixel of report.png) and colour. */
-export function scatterDiscs(data: ReportData): { x: number; y: number; colour: string }[] {
-  const { sx, sy, colour } = scatterFrame(data);
+type Disc = { x: number; y: number; colour: string };
+
+function discsIn(data: ReportData, { sx, sy, colour }: ReturnType<typeof scatterFrame>): Disc[] {
   return data.points.map((p) => ({ x: Number(fmt(sx(p.pc1), 1)), y: Number(fmt(sy(p.pc2), 1)), colour: colour.get(p.label) ?? '#000' }));
+}
+
+/** The scatter's points as drawn: centre in drawing coordinates (1 unit = 1 pixel of report.png) and colour. */
+export function scatterDiscs(data: ReportData): Disc[] {
+  return discsIn(data, scatterFrame(data));
 }
 
 /** Size of the drawing (and of report.png), and the radius and opacity of a scatter point. */
@@ -91,7 +96,8 @@ export function renderReportSvg(data: ReportData, options: { points?: boolean } 
   const parts: string[] = [];
 
   // Scatter of PC1 x PC2 in the left panel.
-  const { plot, xMin, xMax, yMin, yMax, sx, sy, colour } = scatterFrame(data);
+  const frame = scatterFrame(data);
+  const { plot, xMin, xMax, yMin, yMax, sx, sy, colour } = frame;
   parts.push(`<text x="${plot.x}" y="40" font-size="18" font-weight="bold">PC1 x PC2 by label</text>`);
   parts.push(`<rect x="${plot.x}" y="${plot.y}" width="${plot.w}" height="${plot.h}" fill="none" stroke="#999"/>`);
   parts.push(`<g id="axes" font-size="10" fill="#555">`);
@@ -108,11 +114,14 @@ export function renderReportSvg(data: ReportData, options: { points?: boolean } 
   parts.push(`</g>`);
   // Each point names its image and label when the pointer rests on it (an SVG <title> is the browser's tooltip).
   parts.push(`<g id="scatter">`);
-  for (const p of options.points === false ? [] : data.points) {
+  // The same discs report.png draws (reportPng.ts).
+  const discs = options.points === false ? [] : discsIn(data, frame);
+  discs.forEach(({ x, y, colour: fill }, i) => {
+    const { label, path } = data.points[i];
     parts.push(
-      `<circle cx="${fmt(sx(p.pc1), 1)}" cy="${fmt(sy(p.pc2), 1)}" r="${DRAWING.pointRadius}" fill="${colour.get(p.label) ?? '#000'}" fill-opacity="${DRAWING.pointOpacity}"><title>${escapeXml(`${p.label}: ${p.path}`)}</title></circle>`,
+      `<circle cx="${fmt(x, 1)}" cy="${fmt(y, 1)}" r="${DRAWING.pointRadius}" fill="${fill}" fill-opacity="${DRAWING.pointOpacity}"><title>${escapeXml(`${label}: ${path}`)}</title></circle>`,
     );
-  }
+  });
   parts.push(`</g>`);
   parts.push(
     `<text x="${plot.x + plot.w / 2}" y="${plot.y + plot.h + 34}" font-size="13" text-anchor="middle">PC1 (${fmt(100 * (data.explainedVariance[0] ?? 0), 1)} %)</text>`,

@@ -1,4 +1,4 @@
-// The scalar JavaScript kernels under the PCA: blocked dot products of rows (for small batches, the projection) and
+// The scalar JavaScript kernels under the PCA: blocked dot products of rows (the covariance of small batches) and
 // column means.
 // Rows packed per kernel call: the packed dim x CHUNK_ROWS float64 block (1.3 MB at dim 1280) stays in L2/L3.
 export const CHUNK_ROWS = 128;
