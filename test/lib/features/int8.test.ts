@@ -66,12 +66,13 @@ test('the int8 model carries its recipe and fidelity beside it, with its own sha
   const record = JSON.parse(await fs.readFile(defaultInt8ModelPath.replace(/\.onnx$/, '.json'), 'utf8')) as {
     sha256: string;
     derivedFrom: { sha256: string };
-    recipe: { format: string; keptFp32: { convolutions: number } };
+    recipe: { format: string; keptFp32: { convolutions: number }; quantizedConvolutions: number; biasCorrection: { convolutions: number } };
     fidelity: { cosineHeldOut: { mean: number; min: number } };
   };
   const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
   assert.equal(record.sha256, sha256(await fs.readFile(defaultInt8ModelPath)));
   assert.equal(record.derivedFrom.sha256, sha256(await fs.readFile(defaultModelPath)));
   assert.equal(record.recipe.format, 'QDQ');
+  assert.equal(record.recipe.biasCorrection.convolutions, record.recipe.quantizedConvolutions, 'every quantized convolution bias-corrected');
   assert.ok(record.fidelity.cosineHeldOut.mean >= 0.98);
 });
