@@ -22,6 +22,7 @@ import json
 import os
 import sys
 import tempfile
+from collections import namedtuple
 
 import numpy as np
 import onnx
@@ -91,13 +92,19 @@ def conv_output_mean(conv, weights, mean_input):
     return session.run(["y"], {"x": mean_input[None]})[0].mean(axis=(0, 2, 3), dtype=np.float64)
 
 
+# A constant the QDQ model dequantizes: its float value, and the quantized initializer behind it with its scale and
+# zero point (per channel along the node's axis, or one for the tensor).
+Dequantized = namedtuple("Dequantized", "value name scale zero_point")
+
+
 def dequantize_linear(node, initializers):
-    """The float value a DequantizeLinear node of constant inputs produces, and its quantized input's name."""
+    """What a DequantizeLinear node of constant inputs produces."""
     quantized, scale, zero_point = (initializers[name] for name in node.input[:3])
     axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
-    shape = [-1 if d == axis else 1 for d in range(quantized.ndim)] if scale.ndim == 1 and quantized.ndim > 1 else None
-    reshape = (lambda v: v.reshape(shape)) if shape else (lambda v: v)
-    return (quantized.astype(np.float64) - reshape(zero_point.astype(np.float64))) * reshape(scale.astype(np.float64)), node.input[0], scale
+    per_channel = scale.ndim == 1 and quantized.ndim > 1
+    along_axis = (lambda v: v.reshape([-1 if d == axis else 1 for d in range(quantized.ndim)])) if per_channel else (lambda v: v)
+    value = (quantized.astype(np.float64) - along_axis(zero_point.astype(np.float64))) * along_axis(scale.astype(np.float64))
+    return Dequantized(value, node.input[0], scale.astype(np.float64), zero_point.astype(np.float64))
 
 
 def correct_biases(fp32_path, quantized_path, images):
@@ -123,13 +130,14 @@ def correct_biases(fp32_path, quantized_path, images):
         if weights is None or biases is None:
             continue  # a convolution kept fp32
         assert conv.name in fp32_convs, f"{conv.name}: no convolution of that name in the fp32 model"
-        quantized[conv.name] = (conv, weights[0], biases)
+        quantized[conv.name] = (conv, weights.value, biases)
     means = mean_conv_inputs(fp32_path, set(quantized), images)
     replaced = {}
-    for name, (conv, dequantized_weights, (bias, bias_name, bias_scale)) in quantized.items():
+    for name, (conv, dequantized_weights, bias) in quantized.items():
         error = fp32_weights[fp32_convs[name].input[1]].astype(np.float64) - dequantized_weights
-        corrected = bias + conv_output_mean(conv, error, means[name])
-        replaced[bias_name] = np.clip(np.rint(corrected / bias_scale.astype(np.float64)), -(2**31), 2**31 - 1).astype(np.int32)
+        corrected = bias.value + conv_output_mean(conv, error, means[name])
+        requantized = np.rint(corrected / bias.scale) + bias.zero_point
+        replaced[bias.name] = np.clip(requantized, -(2**31), 2**31 - 1).astype(np.int32)
     for tensor in model.graph.initializer:
         if tensor.name in replaced:
             tensor.CopyFrom(onnx.numpy_helper.from_array(replaced[tensor.name], tensor.name))
