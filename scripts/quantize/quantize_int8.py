@@ -6,8 +6,8 @@ with onnxruntime-node). The recipe, pinned here and recorded beside the model:
   - calibrated on the 300 sample images of scripts/quantize/calibration.txt (every third, 20 per label), decoded by
     Orchard's own decoders (calibrationInputs.js), so the ranges are those inference sees;
   - the first EXCLUDED_CONVS convolutions stay fp32: the stem's and the first block's (depthwise, projection), which
-    lose the most when quantized; the fp32 part ends at the first block's 112 x 112 x 16 output, the smallest
-    tensor of the early layers, so the boundary costs least there (bench/README.md, "int8", has the other boundaries measured);
+    lose the most when quantized; the fp32 part ends at the first block's 112 x 112 x 16 output, the smallest tensor
+    of the early layers, so the boundary costs least there (bench/README.md, "int8", has the others measured);
   - bias correction (Nagel et al. 2019, "Data-Free Quantization Through Weight Equalization and Bias Correction", its
     empirical form): rounding a convolution's weights shifts the mean of its output by conv(W - Q(W), E[x]); each
     quantized convolution's bias gets that shift back, E[x] being its mean fp32 input over the calibration images. The
