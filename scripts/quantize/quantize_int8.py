@@ -60,15 +60,20 @@ class Calibration(CalibrationDataReader):
         return None if batch is None else {"input": batch}
 
 
+def cpu_session(model):
+    """An onnxruntime CPU session on one thread, of a model file's path or a serialized model's bytes."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
 def mean_conv_inputs(model_path, conv_names, images, batch=25):
     """Each named convolution's mean input over the images, per channel and position (C x H x W), in the fp32 model."""
     model = onnx.load(model_path)
     inputs = {node.name: node.input[0] for node in model.graph.node if node.name in conv_names}
     tensors = sorted(set(inputs.values()))
     model.graph.output.extend([onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in tensors])
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session = cpu_session(model.SerializeToString())
     sums = {}
     for i in range(0, len(images), batch):
         for name, value in zip(tensors, session.run(tensors, {"input": images[i : i + batch]})):
@@ -88,8 +93,7 @@ def conv_output_mean(conv, weights, mean_input):
     )
     model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 13)])
     model.ir_version = 8
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return session.run(["y"], {"x": mean_input[None]})[0].mean(axis=(0, 2, 3), dtype=np.float64)
+    return cpu_session(model.SerializeToString()).run(["y"], {"x": mean_input[None]})[0].mean(axis=(0, 2, 3), dtype=np.float64)
 
 
 # A constant the QDQ model dequantizes: its float value, and the quantized initializer behind it with its scale and
@@ -146,9 +150,7 @@ def correct_biases(fp32_path, quantized_path, images):
 
 
 def features(model_path, images, batch=25):
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(model_path, options, providers=["CPUExecutionProvider"])
+    session = cpu_session(model_path)
     return np.concatenate([session.run(["features"], {"input": images[i : i + batch]})[0] for i in range(0, len(images), batch)])
 
 
