@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import proto from '@temporalio/proto';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { loadWorkerConfig } from '../../lib/config.js';
 import { warmUp } from '../../workers/warmUp.js';
@@ -26,6 +27,16 @@ test('warm-up runs the model and the steps once and leaves the scratch directory
   await warmUp(loadWorkerConfig({ ...process.env, ORCHARD_SCRATCH_DIR: scratch }));
   assert.deepEqual(warnings, []);
   assert.deepEqual(await fs.readdir(scratch), []);
+});
+
+test('warm-up generates the protobuf codecs of activations and client calls, which protobufjs would build on first use', async () => {
+  // Nothing in this test process decodes an activation or calls the server: the codecs exist only if the warm-up made them.
+  await warmUp(loadWorkerConfig({ ...process.env, ORCHARD_WORKER_ROLE: 'control', ORCHARD_SCRATCH_DIR: path.join(work, 'scratch') }));
+  const root = proto as unknown as { lookup(path: string): object | null };
+  const activation = root.lookup('coresdk.workflow_activation.WorkflowActivation');
+  const updateWithStart = root.lookup('temporal.api.workflowservice.v1.ExecuteMultiOperationRequest');
+  assert.ok(activation && updateWithStart);
+  assert.ok(Object.hasOwn(activation, 'decode') && Object.hasOwn(updateWithStart, 'encode'));
 });
 
 test('a missing model and an unusable scratch directory are logged, and the warm-up still returns', async () => {
