@@ -18,7 +18,7 @@ import { isS3Uri, ObjectNotFound, ObjectTooLarge, overReadLimit, storageFor, typ
 // otherwise hold 1 GiB per activity. Images decoded ahead by sharp are 200 KB each.
 const readBudget = new Budget(256 * 1024 * 1024);
 
-/** An image read ahead: its bytes, for the fast path to decode in turn; or decoded already, by sharp; or its error. */
+/** An image read: its bytes, for the fast path to decode in turn; or decoded already, by sharp; or its error. */
 type Prepared = { kind: 'fast'; bytes: Buffer; release: () => void } | { kind: 'decoded'; image: Uint8Array } | { kind: 'failed'; error: string };
 
 /**
@@ -31,7 +31,7 @@ type Timings = { read: number; decode: number; infer: number; write: number; oth
 const unreadable = (err: unknown): string => `not a readable image: ${(err as Error).message}`;
 
 /**
- * Read one image ahead of inference. A file that is gone, too large or unreadable is this image's error; anything
+ * Read one image (ahead of inference from S3, in turn from local disk). A file that is gone, too large or unreadable is this image's error; anything
  * else (a network fault) fails the activity, which is retried. Images the fast path does not take (PNG, CMYK, ICC
  * profiles...) are decoded here by sharp, on libuv's threads; the others wait, holding their share of the read budget.
  */
@@ -109,11 +109,13 @@ export async function featurizePartition(input: FeaturizePartitionInput, config:
     const outside = entries.find((entry) => !entry.uri.startsWith(sourcePrefix) || (local && path.resolve(entry.uri) !== entry.uri));
     if (outside) throw new InputError(`${manifestUri} names ${outside.uri}, which is not below the source ${input.source}; start the run again`);
 
-    // Reads run ahead of inference (bounded), so storage latency is hidden while a batch is embedded.
-    const prepared = startBounded(entries, config.readConcurrency, (entry) => {
+    const prepareEntry = (entry: ManifestEntry) => {
       context.cancellationSignal.throwIfAborted();
       return prepare(source, entry.uri, entry.size, input.maxImageBytes);
-    });
+    };
+    // S3 reads run ahead of inference (bounded), so their latency is hidden while a batch is embedded. Local files are
+    // read in turn: the read is synchronous (lib/storage/local.ts), and reading ahead would only read them in a burst.
+    const prepared = local ? undefined : startBounded(entries, config.readConcurrency, prepareEntry);
 
     const paths: string[] = [];
     const labels: string[] = [];
@@ -144,7 +146,7 @@ export async function featurizePartition(input: FeaturizePartitionInput, config:
       for (; next < entries.length; next++) {
         context.cancellationSignal.throwIfAborted();
         const waitStarted = performance.now();
-        const image = await prepared[next];
+        const image = await (prepared ? prepared[next] : prepareEntry(entries[next]));
         timings.read += performance.now() - waitStarted;
         const error = await decodeInTurn(image, batch, batchEntries.length * INPUT_BYTES_PER_IMAGE, timings);
         if (error !== undefined) {
@@ -156,7 +158,7 @@ export async function featurizePartition(input: FeaturizePartitionInput, config:
       }
     } finally {
       // Images read ahead and never decoded (the activity was cancelled or failed) give their read budget back.
-      for (const rest of prepared.slice(next))
+      for (const rest of prepared?.slice(next) ?? [])
         void rest.then(
           (p) => p.kind === 'fast' && p.release(),
           () => undefined,
