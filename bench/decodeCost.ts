@@ -108,7 +108,7 @@ async function measure(dir: string) {
   return [
     row('sharp, scaled in JavaScript (before)', sharpDecode, sharpAll, sharpScale, inferenceOfFloats),
     row(
-      `Orchard's JPEG decoder (${fast.length} of ${bytes.length} images) or sharp, scaled in the model (now)`,
+      `Orchard's JPEG decoder (${fast.length} of ${bytes.length} images) or sharp, scaled through a table before inference (now)`,
       undefined,
       nowAll,
       undefined,

@@ -1,6 +1,5 @@
 // A minimal ONNX ModelProto encoder: just enough protobuf to describe small graphs without weights, so a kernel
-// such as a Gram matrix product can run on onnxruntime's MLAS without shipping a .onnx file or a protobuf library;
-// and a splice that puts such nodes in front of an existing model's input.
+// such as a Gram matrix product can run on onnxruntime's MLAS without shipping a .onnx file or a protobuf library.
 // Field numbers are those of onnx/onnx.proto.
 
 /** ONNX TensorProto.DataType codes of the element types these graphs use. */
@@ -37,6 +36,17 @@ const ATTRIBUTE_TYPE = { float: 1, int: 2, string: 3, ints: 7 } as const;
 const WIRE_VARINT = 0;
 const WIRE_BYTES = 2;
 const WIRE_FIXED32 = 5;
+
+/** A non-negative safe integer as protobuf varint bytes. Division rather than >>> keeps values above 2^32 exact. */
+function varintBytes(value: number): number[] {
+  const bytes: number[] = [];
+  while (value >= 0x80) {
+    bytes.push((value % 0x80) | 0x80);
+    value = Math.floor(value / 0x80);
+  }
+  bytes.push(value);
+  return bytes;
+}
 
 /** Append-only protobuf writer: varint and length-delimited fields, nested messages encoded bottom-up. */
 class ProtoWriter {
@@ -134,7 +144,7 @@ export function encodeOnnxModel(graph: OnnxGraph, opset = 13): Uint8Array {
       .int(1, IR_VERSION)
       .string(2, 'orchard')
       .message(7, (g) => {
-        g.raw(encodeNodes(graph.nodes, ''));
+        g.raw(encodeNodes(graph.nodes));
         g.string(2, graph.name);
         for (const input of graph.inputs) g.message(11, (v) => valueInfo(v, input));
         for (const output of graph.outputs) g.message(12, (v) => valueInfo(v, output));
@@ -145,121 +155,16 @@ export function encodeOnnxModel(graph: OnnxGraph, opset = 13): Uint8Array {
   );
 }
 
-/** One field of a serialized protobuf message: its number, wire type and byte range (key included). */
-interface ProtoField {
-  field: number;
-  wireType: number;
-  start: number;
-  /** Where a length-delimited field's bytes begin. */
-  valueStart: number;
-  end: number;
-}
-
-function readVarint(bytes: Uint8Array, at: number): { value: number; next: number } {
-  let value = 0;
-  let scale = 1;
-  for (let i = at; i < bytes.length && i < at + 10; i++) {
-    value += (bytes[i] & 0x7f) * scale;
-    scale *= 0x80;
-    if ((bytes[i] & 0x80) === 0) return { value, next: i + 1 };
-  }
-  throw new Error('onnxGraph: truncated or overlong varint in the model');
-}
-
-/** The top-level fields of a serialized message, in order; throws on bytes that are not protobuf. */
-function* protoFields(bytes: Uint8Array): Generator<ProtoField> {
-  for (let at = 0; at < bytes.length;) {
-    const key = readVarint(bytes, at);
-    const field = Math.floor(key.value / 8);
-    const wireType = key.value % 8;
-    let valueStart = key.next;
-    let end: number;
-    if (wireType === WIRE_VARINT) end = readVarint(bytes, key.next).next;
-    else if (wireType === 1) end = key.next + 8;
-    else if (wireType === WIRE_FIXED32) end = key.next + 4;
-    else if (wireType === WIRE_BYTES) {
-      const length = readVarint(bytes, key.next);
-      valueStart = length.next;
-      end = length.next + length.value;
-    } else throw new Error(`onnxGraph: unsupported protobuf wire type ${wireType} in the model`);
-    if (field === 0 || end > bytes.length) throw new Error('onnxGraph: the model is not a valid ONNX protobuf');
-    yield { field, wireType, start: at, valueStart, end };
-    at = end;
-  }
-}
-
-/** A non-negative safe integer as protobuf varint bytes. Division rather than >>> keeps values above 2^32 exact. */
-function varintBytes(value: number): number[] {
-  const bytes: number[] = [];
-  while (value >= 0x80) {
-    bytes.push((value % 0x80) | 0x80);
-    value = Math.floor(value / 0x80);
-  }
-  bytes.push(value);
-  return bytes;
-}
-
-/** The key and length of a length-delimited field of `length` bytes. */
-function keyAndLength(field: number, length: number): Uint8Array {
-  return Uint8Array.from([...varintBytes(field * 8 + WIRE_BYTES), ...varintBytes(length)]);
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
-}
-
-/** The name of a serialized ValueInfoProto. */
-function valueInfoName(bytes: Uint8Array): string | undefined {
-  for (const f of protoFields(bytes))
-    if (f.field === 1 && f.wireType === WIRE_BYTES) return new TextDecoder().decode(bytes.subarray(f.valueStart, f.end));
-  return undefined;
-}
-
-/** Serialized NodeProto fields (field 1 of a GraphProto) for `nodes`, named with `prefix`. */
-function encodeNodes(nodes: OnnxNode[], prefix: string): Uint8Array {
+/** Serialized NodeProto fields (field 1 of a GraphProto) for `nodes`. */
+function encodeNodes(nodes: OnnxNode[]): Uint8Array {
   const w = new ProtoWriter();
   nodes.forEach((node, index) =>
     w.message(1, (n) => {
       for (const input of node.inputs) n.string(1, input);
       for (const output of node.outputs) n.string(2, output);
-      n.string(3, `${prefix}${node.opType}_${index}`).string(4, node.opType);
+      n.string(3, `${node.opType}_${index}`).string(4, node.opType);
       for (const [name, value] of Object.entries(node.attributes ?? {})) n.message(5, (a) => attribute(a.string(1, name), value));
     }),
   );
   return w.finish();
-}
-
-/**
- * A copy of a serialized ModelProto whose graph input `replaces` is computed by `nodes` from a new graph input
- * `input`: e.g. a uint8 image batch cast and scaled into the float tensor the model expects. The model's own bytes
- * (its weights) are copied as they are. Throws when the model has no graph input named `replaces`.
- */
-export function prependToModel(model: Uint8Array, splice: { replaces: string; input: OnnxTensor; nodes: OnnxNode[] }): Uint8Array {
-  const chunks: Uint8Array[] = [];
-  let replaced = false;
-  for (const f of protoFields(model)) {
-    if (f.field !== 7 || f.wireType !== WIRE_BYTES) {
-      chunks.push(model.subarray(f.start, f.end));
-      continue;
-    }
-    const graph = model.subarray(f.valueStart, f.end);
-    // Nodes first: the new ones precede the model's, which keeps the node list in topological order.
-    const graphChunks: Uint8Array[] = [encodeNodes(splice.nodes, 'orchard_')];
-    for (const g of protoFields(graph)) {
-      const isReplaced = g.field === 11 && g.wireType === WIRE_BYTES && valueInfoName(graph.subarray(g.valueStart, g.end)) === splice.replaces;
-      replaced ||= isReplaced;
-      if (!isReplaced) graphChunks.push(graph.subarray(g.start, g.end));
-    }
-    graphChunks.push(new ProtoWriter().message(11, (v) => valueInfo(v, splice.input)).finish());
-    const newGraph = concat(graphChunks);
-    chunks.push(keyAndLength(7, newGraph.length), newGraph);
-  }
-  if (!replaced) throw new Error(`the model has no graph input named "${splice.replaces}"`);
-  return concat(chunks);
 }
