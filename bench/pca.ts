@@ -257,7 +257,7 @@ function compare(
 /** Passes over the data a streaming block subspace iteration (same block as topEigenpairs) needs to reach the target. */
 async function subspacePasses(ref: Reference, k: number): Promise<number | undefined> {
   for (const passes of [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64]) {
-    const { values, vectors } = await topEigenpairs(ref.covariance, DIM, k, { oversample: Math.max(10, k), maxIterations: passes });
+    const { values, vectors } = await topEigenpairs(ref.covariance, DIM, k, { oversample: Math.max(10, k), maxIterations: passes, degree: 1 });
     const components = Array.from({ length: k }, (_, c) => vectors.subarray(c * DIM, (c + 1) * DIM));
     const { minCos, maxExplained } = compare(
       { components, eigenvalues: values, explainedVariance: Array.from(values, (v) => v / ref.trace) },

@@ -1,4 +1,5 @@
-// The top eigenpairs of a symmetric positive semi-definite operator, by block subspace iteration with a seeded start.
+// The top eigenpairs of a symmetric positive semi-definite operator, by block subspace iteration with a seeded start,
+// accelerated by Chebyshev filtering between Rayleigh-Ritz steps.
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { loadMatrixProduct } from './gram.js';
 import { roundUp } from './kernel.js';
@@ -75,20 +76,29 @@ function orthonormalize(q: Float64Array, count: number, dim: number, random: () 
 /** Options of the block subspace iteration. */
 export interface EigenOptions {
   tolerance?: number;
+  /** Rayleigh-Ritz steps at most. */
   maxIterations?: number;
   oversample?: number;
+  /**
+   * Degree of the Chebyshev filter applied between Rayleigh-Ritz steps: products with the operator per step. 1 is
+   * the plain subspace iteration (one product per step).
+   */
+  degree?: number;
+}
+
+/** The eigenpairs found, with the Rayleigh-Ritz steps and the block products with the operator they took. */
+export interface Eigenpairs {
+  values: Float64Array;
+  vectors: Float64Array;
+  iterations: number;
+  products: number;
 }
 
 /** W = Q A for the row-major block Q (rows x dim) of a symmetric PSD operator A; rows x dim, row-major. */
 export type SymmetricOperator = (q: Float64Array, rows: number) => Promise<Float64Array>;
 
 /** Top-k eigenpairs of a symmetric PSD matrix by block subspace iteration, until each ||Av - λv|| <= tolerance·λmax or maxIterations. */
-export async function topEigenpairs(
-  matrix: Float64Array,
-  dim: number,
-  k: number,
-  options: EigenOptions = {},
-): Promise<{ values: Float64Array; vectors: Float64Array; iterations: number }> {
+export async function topEigenpairs(matrix: Float64Array, dim: number, k: number, options: EigenOptions = {}): Promise<Eigenpairs> {
   if (!Number.isInteger(dim) || dim < 1) throw new Error(`topEigenpairs: dim must be a positive integer, got ${dim}`);
   if (matrix.length !== dim * dim) throw new Error(`topEigenpairs: a ${dim} x ${dim} matrix needs ${dim * dim} values, got ${matrix.length}`);
   if (!matrix.every(Number.isFinite)) throw new Error('topEigenpairs: the matrix has a NaN or infinite entry');
@@ -97,18 +107,14 @@ export async function topEigenpairs(
 }
 
 /** topEigenpairs for an operator given only by its products with a block of vectors. */
-export async function topEigenpairsOf(
-  apply: SymmetricOperator,
-  dim: number,
-  k: number,
-  options: EigenOptions,
-): Promise<{ values: Float64Array; vectors: Float64Array; iterations: number }> {
-  const { tolerance = 1e-10, maxIterations = 1000, oversample = 10 } = options;
+export async function topEigenpairsOf(apply: SymmetricOperator, dim: number, k: number, options: EigenOptions): Promise<Eigenpairs> {
+  const { tolerance = 1e-10, maxIterations = 1000, oversample = 10, degree = 6 } = options;
   if (!Number.isInteger(k) || k < 1 || k > dim) throw new Error(`topEigenpairs: k=${k} must be an integer from 1 to dim=${dim}`);
   if (!(tolerance > 0)) throw new Error(`topEigenpairs: tolerance must be positive, got ${tolerance}`);
   if (!Number.isInteger(maxIterations) || maxIterations < 1)
     throw new Error(`topEigenpairs: maxIterations must be a positive integer, got ${maxIterations}`);
   if (!Number.isInteger(oversample) || oversample < 0) throw new Error(`topEigenpairs: oversample must be a non-negative integer, got ${oversample}`);
+  if (!Number.isInteger(degree) || degree < 1) throw new Error(`topEigenpairs: degree must be a positive integer, got ${degree}`);
 
   const b = Math.min(k + oversample, dim);
   // combineRows takes its source rows (of q and of W = QA) four at a time.
@@ -126,10 +132,15 @@ export async function topEigenpairsOf(
   const h: number[][] = Array.from({ length: b }, () => new Array<number>(b).fill(0));
   let theta: number[] = [];
   let iterations = 0;
+  let products = 0;
+  const multiply = (block: Float64Array) => {
+    products++;
+    return apply(block, qRows);
+  };
   while (iterations < maxIterations) {
     iterations++;
     // Row j of W is (A q_j)^T; with A symmetric the whole block is one GEMM, W = Q A.
-    const w = await apply(q, qRows);
+    const w = await multiply(q);
 
     // H = Q^T A Q is symmetric, so one triangle is computed and mirrored.
     for (let i = 0; i < b; i++) {
@@ -161,7 +172,7 @@ export async function topEigenpairsOf(
       converged = Math.sqrt(sq) <= limit;
     }
     if (converged) break;
-    q.set(ritzW);
+    q.set(await chebyshevFilter(multiply, ritzQ, ritzW, theta, degree, qRows, dim));
     orthonormalize(q, b, dim, random);
   }
 
@@ -176,5 +187,49 @@ export async function topEigenpairsOf(
     const scale = vectors[largest] < 0 ? -1 / norm : 1 / norm;
     for (let t = base; t < base + dim; t++) vectors[t] *= scale;
   }
-  return { values, vectors, iterations };
+  return { values, vectors, iterations, products };
+}
+
+/**
+ * p(A) X for the Ritz vectors X (rows of `ritz`, with A X in `ritzA`) and the Chebyshev polynomial p of `degree` that
+ * stays within ±1 on [0, θmin] (θmin the block's smallest Ritz value: there lie the eigenvalues the block should lose)
+ * and grows fastest above it, scaled to 1 at θmax. Degree d damps an eigenvalue below θmin against the k-th by about
+ * T_d((2λk - θmin) / θmin), far more than the d-th power of λ/λk that d plain steps give, for one orthonormalization
+ * and one Rayleigh-Ritz step instead of d. The recurrence is the scaled one of Zhou and Saad (2007, algorithm 4.1).
+ * Returns qRows x dim (rows past the block zero); the plain step A X when the bounds do not allow a filter.
+ */
+async function chebyshevFilter(
+  multiply: (block: Float64Array) => Promise<Float64Array>,
+  ritz: Float64Array,
+  ritzA: Float64Array,
+  theta: number[],
+  degree: number,
+  qRows: number,
+  dim: number,
+): Promise<Float64Array> {
+  const size = ritz.length;
+  const lowest = theta[theta.length - 1];
+  const highest = theta[0];
+  if (degree === 1 || !(lowest > 0) || !(highest > lowest)) return ritzA;
+  // The damped interval [0, lowest] mapped onto [-1, 1]: centre c and half-width e (equal, as it starts at 0).
+  const e = lowest / 2;
+  const c = lowest / 2;
+  const sigma1 = e / (highest - c);
+  let sigma = sigma1;
+  let previous = Float64Array.from(ritz);
+  let current = new Float64Array(qRows * dim);
+  for (let t = 0; t < size; t++) current[t] = ((ritzA[t] - c * ritz[t]) * sigma1) / e;
+  for (let step = 2; step <= degree; step++) {
+    const product = await multiply(current);
+    const sigmaNext = 1 / (2 / sigma1 - sigma);
+    const scale = (2 * sigmaNext) / e;
+    const carry = sigma * sigmaNext;
+    // The buffer two steps back is free again: it takes the next one.
+    const next = previous.length === qRows * dim ? previous : new Float64Array(qRows * dim);
+    for (let t = 0; t < size; t++) next[t] = (product[t] - c * current[t]) * scale - carry * previous[t];
+    previous = current;
+    current = next;
+    sigma = sigmaNext;
+  }
+  return current;
 }

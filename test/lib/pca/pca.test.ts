@@ -214,6 +214,35 @@ test('topEigenpairs converges through tiny eigengaps and is deterministic', asyn
   assert.deepEqual(await topEigenpairs(matrix, dim, k), result);
 });
 
+test('the Chebyshev filter finds the eigenpairs of the plain subspace iteration in fewer Rayleigh-Ritz steps', async () => {
+  const dim = 80;
+  const normal = gaussian(mulberry32(7));
+  const rotation = randomRotation(dim, normal);
+  // A slowly decaying spectrum, where plain subspace iteration needs many steps.
+  const spectrum = Array.from({ length: dim }, (_, i) => 0.93 ** i);
+  const matrix = new Float64Array(dim * dim);
+  for (let i = 0; i < dim; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = 0;
+      for (let e = 0; e < dim; e++) s += rotation[i * dim + e] * spectrum[e] * rotation[j * dim + e];
+      matrix[i * dim + j] = s;
+      matrix[j * dim + i] = s;
+    }
+  }
+  const k = 5;
+  const plain = await topEigenpairs(matrix, dim, k, { degree: 1 });
+  const filtered = await topEigenpairs(matrix, dim, k);
+  assert.equal(plain.products, plain.iterations);
+  assert.ok(filtered.iterations < plain.iterations / 2, `${filtered.iterations} steps against ${plain.iterations}`);
+  assert.ok(filtered.products < plain.products, `${filtered.products} products against ${plain.products}`);
+  for (let c = 0; c < k; c++) {
+    assert.ok(Math.abs(filtered.values[c] - spectrum[c]) <= 1e-13, `value ${c}: ${filtered.values[c]} vs ${spectrum[c]}`);
+    let inner = 0;
+    for (let i = 0; i < dim; i++) inner += filtered.vectors[c * dim + i] * plain.vectors[c * dim + i];
+    assert.ok(Math.abs(inner - 1) <= 1e-12, `vector ${c}: inner product ${inner}`);
+  }
+});
+
 test('fitPcaFromAccumulator and fitPcaFromRows reject k outside 1..min(dim, rows - 1), and fitPcaFromRows a NaN', async () => {
   const wide = new CovarianceAccumulator(20);
   wide.addRows(offsetRows(10, 20, 0, 4), 10);
