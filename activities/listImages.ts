@@ -22,10 +22,11 @@ function baseName(uri: string): string {
   return uri.slice(uri.lastIndexOf(isS3Uri(uri) ? '/' : path.sep) + 1);
 }
 
-// Tail partitions are not split below this many images (four inference batches): smaller ones cost more in
+// Tail partitions are not split below this many images: smaller ones cost more in
 // per-activity work (manifest read, Parquet part, scheduling, server CPU) than they save in balance (bench/README.md, "Figures behind the code").
 const MIN_TAIL_PARTITION = 32;
-// Tail sizes are multiples of the default inference batch, so only one partition (the remainder) embeds a short batch.
+// Tail sizes are multiples of 8, and so of every inference batch up to 8 that divides it: only one partition (the
+// remainder) embeds a short batch.
 const TAIL_MULTIPLE = 8;
 // At most this many manifest entries are held back for the tail (about 13 MB), whatever the partition settings.
 const MAX_TAIL_WINDOW = 65_536;

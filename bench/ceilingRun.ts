@@ -12,7 +12,7 @@ import { loadFeatureModel, type FeatureModel } from '../lib/features/model.js';
 import { medianRun } from './report.js';
 
 /** For a dataset the ceiling benchmark has not measured: one process per core, the layout that wins on this machine. */
-export const DEFAULT_LAYOUT: Layout = { processes: os.availableParallelism(), threads: 1, batch: 8, decodeAhead: 8 };
+export const DEFAULT_LAYOUT: Layout = { processes: os.availableParallelism(), threads: 1, batch: 2, decodeAhead: 8 };
 
 /** A layout of the tight loop: processes x onnxruntime threads x batch, and images read ahead. */
 export interface Layout {

@@ -1,8 +1,10 @@
 // `npm run bench:e2e [-- <dataset dir> ...]`: the real pipeline through Temporal (dev server, worker processes) on the
 // 900-image sample and on the 100 x 100 set (like the real Fruits-360), against two loops measured in the same minutes:
-// the independent one (OpenCV + onnxruntime in Python, ../shared/bench/ceiling.py) and Orchard's own stack's.
+// the independent one (OpenCV + onnxruntime in Python, ../shared/bench/ceiling.py; at the issue's batch 16 and at its
+// fastest, batch 1) and Orchard's own stack's.
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { loadWorkerConfig } from '../lib/config.js';
 import { defaultSampleDir } from '../lib/paths.js';
 import { DEFAULT_LAYOUT, listJpegs, runLayout, type Layout } from './ceilingRun.js';
 import { runIndependentLoop } from './independentLoop.js';
@@ -28,6 +30,10 @@ type Row = PipelineRunFigures & {
   workersState: string;
   independentImagesPerSecond: number;
   independentOfRuns: number[];
+  /** The same independent loop at batch 1, its fastest on this machine (the issue specifies 16). */
+  independentBatch1ImagesPerSecond: number;
+  independentBatch1OfRuns: number[];
+  ratiosToIndependentBatch1: number[];
   ceilingImagesPerSecond: number;
   ceilingOfRuns: number[];
   imagesPerSecondOfRuns: number[];
@@ -36,20 +42,26 @@ type Row = PipelineRunFigures & {
 };
 const runs: Row[] = [];
 for (const dir of datasets) {
-  const layout = (await ceilingLayout(dir)) ?? DEFAULT_LAYOUT;
+  // Orchard's own loop at the pipeline's batch size, so both run the same inference calls.
+  const layout = { ...((await ceilingLayout(dir)) ?? DEFAULT_LAYOUT), batch: loadWorkerConfig().batchSize };
   const files = await listJpegs(dir);
   const measured: PipelineRunFigures[][] = WORKER_STATES.map(() => []);
   const ceilings: number[] = [];
   const independent: number[] = [];
+  const independentBatch1: number[] = [];
   for (let run = 1; run <= RUNS; run++) {
-    console.error(`round ${run} of ${RUNS} on ${dir}: the independent loop, Orchard's loop, then the pipeline twice on the same workers`);
+    console.error(
+      `round ${run} of ${RUNS} on ${dir}: the independent loop (batch 16, then 1), Orchard's loop, then the pipeline twice on the same workers`,
+    );
     independent.push((await runIndependentLoop(dir)).imagesPerSecond);
+    independentBatch1.push((await runIndependentLoop(dir, { batch: 1 })).imagesPerSecond);
     ceilings.push((await runLayout(files, layout)).imagesPerSecond);
     const pair = await measurePipelineRuns({ source: dir, label: path.basename(dir) }, WORKER_STATES.length);
     pair.forEach((figures, i) => measured[i].push(figures));
   }
   const ceiling = medianRun(ceilings, (rate) => rate);
   const loop = medianRun(independent, (rate) => rate);
+  const loopBatch1 = medianRun(independentBatch1, (rate) => rate);
   WORKER_STATES.forEach((workersState, i) => {
     const pipeline = medianRun(measured[i], (run) => run.imagesPerSecond);
     runs.push({
@@ -61,6 +73,9 @@ for (const dir of datasets) {
       independentOfRuns: loop.values,
       // Each round's pipeline against the independent loop of the same round: the spread of the ratio.
       ratiosToIndependent: measured[i].map((run, round) => run.imagesPerSecond / independent[round]).sort((a, b) => a - b),
+      independentBatch1ImagesPerSecond: loopBatch1.median,
+      independentBatch1OfRuns: loopBatch1.values,
+      ratiosToIndependentBatch1: measured[i].map((run, round) => run.imagesPerSecond / independentBatch1[round]).sort((a, b) => a - b),
       ceilingImagesPerSecond: ceiling.median,
       ceilingOfRuns: ceiling.values,
       layout,
@@ -74,6 +89,8 @@ printTable(
     'independent images/s': run.independentImagesPerSecond,
     'x independent': run.imagesPerSecond / run.independentImagesPerSecond,
     'x independent per round': run.ratiosToIndependent.map((r) => r.toFixed(3)).join(' '),
+    'independent batch 1 images/s': run.independentBatch1ImagesPerSecond,
+    'x independent batch 1 per round': run.ratiosToIndependentBatch1.map((r) => r.toFixed(3)).join(' '),
     'own loop images/s': run.ceilingImagesPerSecond,
     'x own loop': run.imagesPerSecond / run.ceilingImagesPerSecond,
     'featurize x own loop': run.images / run.stages.featurize / run.ceilingImagesPerSecond,

@@ -26,7 +26,10 @@ export interface WorkerConfig {
   int8ModelPath: string;
   /** onnxruntime intra-op threads of the single session of this process. */
   inferenceThreads: number;
-  /** Images per onnxruntime run. */
+  /**
+   * Images per onnxruntime run. Small batches keep MobileNetV2's activations in the CPU's caches: at 2 an image takes
+   * 0.85 of its time at 8 (bench/README.md, "The batch size").
+   */
   batchSize: number;
   /**
    * Worker processes `npm run worker` starts. onnxruntime-node runs inference on the JavaScript thread, so one
@@ -96,7 +99,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     modelPath: path.resolve(env.ORCHARD_MODEL_PATH || defaultModelPath),
     int8ModelPath: path.resolve(env.ORCHARD_INT8_MODEL_PATH || defaultInt8ModelPath),
     inferenceThreads: intFromEnv(env, 'ORCHARD_INFERENCE_THREADS', 1),
-    batchSize: intFromEnv(env, 'ORCHARD_BATCH_SIZE', 8),
+    batchSize: intFromEnv(env, 'ORCHARD_BATCH_SIZE', 2),
     processes,
     maxConcurrentActivities,
     // One partition per process at a time (decoding runs on the inference thread, so a second one only competes for
