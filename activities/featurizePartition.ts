@@ -31,9 +31,10 @@ type Timings = { read: number; decode: number; infer: number; write: number; oth
 const unreadable = (err: unknown): string => `not a readable image: ${(err as Error).message}`;
 
 /**
- * Read one image (ahead of inference from S3, in turn from local disk). A file that is gone, too large or unreadable is this image's error; anything
- * else (a network fault) fails the activity, which is retried. Images the fast path does not take (PNG, CMYK, ICC
- * profiles...) are decoded here by sharp, on libuv's threads; the others wait, holding their share of the read budget.
+ * Read one image: ahead of inference from S3, in turn from local disk. A file that is gone, too large or unreadable is
+ * this image's error; anything else (a network fault) fails the activity, which is retried. Images the fast path does
+ * not take (PNG, CMYK, ICC profiles...) are decoded here by sharp, on libuv's threads; the others wait, holding their
+ * share of the read budget.
  */
 async function prepare(source: Storage, uri: string, size: number, maxBytes: number): Promise<Prepared> {
   if (size > maxBytes) return { kind: 'failed', error: `not read: the file is ${overReadLimit(size, maxBytes)}` };

@@ -107,9 +107,9 @@ export class LocalStorage implements Storage {
   }
 
   /**
-   * Read synchronously: a page-cached file costs four system calls and about 0.05 ms of this thread, against 0.1–0.15 ms
-   * for the five event-loop turns of the asynchronous read (open, stat, read, read, close), which also wait while
-   * inference holds the thread (bench/README.md, "Reading local images").
+   * Read synchronously: a page-cached file costs about 0.05 ms of this thread, against 0.1–0.15 ms for the asynchronous
+   * read, whose five steps (open, stat, read, read, close) each wait for an event-loop turn, and so for inference to
+   * give the thread back (bench/README.md, "Reading local images").
    */
   read(uri: string, options: ReadOptions = {}): Promise<Buffer> {
     try {
