@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { defaultModelPath, defaultSampleDir } from '../lib/paths.js';
-import { IMAGE_SIZE } from '../lib/config.js';
+import { IMAGE_SIZE, loadWorkerConfig } from '../lib/config.js';
 import { configureSharp, decodePlainJpeg, decodeWithSharp, INPUT_BYTES_PER_IMAGE, MAX_INPUT_PIXELS, plainJpeg } from '../lib/features/images.js';
 import { loadFeatureModel } from '../lib/features/model.js';
 import { listJpegs } from './ceilingRun.js';
@@ -18,7 +18,8 @@ import { fruits100Dir } from './pipelineRun.js';
 import { printTable, saveResults } from './report.js';
 
 const IMAGES = 600;
-const BATCH = 8;
+// Inference in the pipeline's batches (ORCHARD_BATCH_SIZE, 2 by default).
+const BATCH = loadWorkerConfig().batchSize;
 
 /** CPU milliseconds (user + system, every thread of this process) per call of `step` over `inputs`, after a warm-up. */
 async function cpuPerCall<T>(inputs: T[], step: (input: T) => unknown): Promise<number> {
