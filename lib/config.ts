@@ -47,7 +47,7 @@ export interface WorkerConfig {
   maxConcurrentPartitions: number;
   /** libvips threads per sharp operation; several processes share the cores. */
   sharpConcurrency: number;
-  /** Images read from storage at once within one activity. */
+  /** Images read from S3 at once, ahead of inference, within one activity (local files are read in turn). */
   readConcurrency: number;
   scratchDir: string;
   /**

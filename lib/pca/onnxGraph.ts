@@ -3,7 +3,7 @@
 // Field numbers are those of onnx/onnx.proto.
 
 /** ONNX TensorProto.DataType codes of the element types these graphs use. */
-export const ELEMENT_TYPE = { float32: 1, uint8: 2, int64: 7, float64: 11 } as const;
+export const ELEMENT_TYPE = { float32: 1, int64: 7, float64: 11 } as const;
 
 /** A graph input or output; a string dimension is symbolic (e.g. the batch size). */
 export interface OnnxTensor {
