@@ -12,7 +12,7 @@ import { loadFeatureModel } from '../lib/features/model.js';
 import { writeErrorParquet, writeVectorParquet } from '../lib/storage/parquet.js';
 import { localTarget, publish, withScratchDir } from '../lib/storage/scratch.js';
 import { manifestSchema, readRecord } from '../lib/storage/records.js';
-import { isS3Uri, ObjectNotFound, ObjectTooLarge, overReadLimit, storageFor, type Storage } from '../lib/storage/storage.js';
+import { isS3Uri, NotAFile, ObjectNotFound, ObjectTooLarge, overReadLimit, storageFor, type Storage } from '../lib/storage/storage.js';
 
 // Image bytes read and not yet decoded, over every activity of this process: 16 reads ahead of 64 MiB files would
 // otherwise hold 1 GiB per activity. Images decoded ahead by sharp are 200 KB each.
@@ -46,7 +46,7 @@ async function prepare(source: Storage, uri: string, size: number, maxBytes: num
     release();
     if (err instanceof ObjectTooLarge) return { kind: 'failed', error: `not read: ${err.message}` };
     const code = (err as NodeJS.ErrnoException).code;
-    if (!(err instanceof ObjectNotFound) && code !== 'EISDIR' && code !== 'EACCES') throw err;
+    if (!(err instanceof ObjectNotFound || err instanceof NotAFile) && code !== 'EISDIR' && code !== 'EACCES') throw err;
     return { kind: 'failed', error: `cannot read file: ${(err as Error).message}` };
   }
   if (bytes.length > 0 && plainJpeg(bytes)) return { kind: 'fast', bytes, release };

@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { InputError } from '../errors.js';
-import { mutating, ObjectNotFound, tooLarge, type ReadOptions, type Storage, type StoredObject } from './objects.js';
+import { mutating, NotAFile, ObjectNotFound, tooLarge, type ReadOptions, type Storage, type StoredObject } from './objects.js';
 
 /**
  * Fill a temporary file beside `file`, sync it, then rename it over `file`: readers see the old or the new content,
@@ -33,17 +33,23 @@ async function replaceAtomically(file: string, fill: (tmp: string) => Promise<vo
 function readFileNow(uri: string, maxBytes: number | undefined): Buffer {
   let fd: number;
   try {
-    fd = fsSync.openSync(uri, 'r');
+    // Non-blocking: a FIFO put where an image was listed would otherwise block this thread, and with it the worker's
+    // heartbeats, until something writes to it. A regular file reads the same either way.
+    fd = fsSync.openSync(uri, fsSync.constants.O_RDONLY | fsSync.constants.O_NONBLOCK);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ObjectNotFound(`${uri} does not exist`);
     throw err;
   }
   try {
+    const stat = fsSync.fstatSync(fd);
+    // A directory fails below with EISDIR, as every reader of a directory does.
+    if (!stat.isFile() && !stat.isDirectory()) {
+      throw new NotAFile(`${uri} is not a regular file (a FIFO, socket or device is there now); put the file back or remove the entry`);
+    }
     if (maxBytes === undefined) return fsSync.readFileSync(fd);
-    const { size } = fsSync.fstatSync(fd);
-    if (size > maxBytes) throw tooLarge(uri, size, maxBytes);
+    if (stat.size > maxBytes) throw tooLarge(uri, stat.size, maxBytes);
     // The file may have grown since: read at most one byte past the cap, never the whole of it.
-    const buffer = Buffer.alloc(size + 1);
+    const buffer = Buffer.alloc(stat.size + 1);
     let length = 0;
     for (;;) {
       const bytesRead = fsSync.readSync(fd, buffer, length, buffer.length - length, length);

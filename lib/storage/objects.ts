@@ -13,6 +13,11 @@ export class ObjectTooLarge extends InputError {
   override name = 'ObjectTooLarge';
 }
 
+/** A FIFO, socket or device where a file was listed; a featurize activity reports it per image. */
+export class NotAFile extends InputError {
+  override name = 'NotAFile';
+}
+
 const MiB = 1024 * 1024;
 /** "3.0 MiB, larger than maxImageBytes (1.0 MiB)": how a size over the read limit is told, wherever it is found. */
 export const overReadLimit = (size: number, maxBytes: number) =>

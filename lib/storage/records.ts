@@ -6,7 +6,7 @@ import { InputError } from '../errors.js';
 import type { RunSummary } from '../contract.js';
 import { resultUri, type ManifestEntry } from './layout.js';
 import type { PcaModel } from '../pca/pca.js';
-import { ObjectNotFound, type Storage } from './storage.js';
+import { NotAFile, ObjectNotFound, type Storage } from './storage.js';
 
 /** Temporal run ids are UUIDs; nothing else may name a folder under `runs/`. */
 export const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -152,8 +152,8 @@ export async function readRecord<T>(storage: Storage, uri: string, schema: z.Zod
   try {
     value = JSON.parse((await storage.read(uri)).toString('utf8'));
   } catch (err) {
-    // A folder where a file should be, or bytes that are not JSON (an empty Spark `_SUCCESS`).
-    const unreadable = err instanceof SyntaxError || (err as NodeJS.ErrnoException).code === 'EISDIR';
+    // A folder (or a FIFO) where a file should be, or bytes that are not JSON (an empty Spark `_SUCCESS`).
+    const unreadable = err instanceof SyntaxError || err instanceof NotAFile || (err as NodeJS.ErrnoException).code === 'EISDIR';
     if (!unreadable) throw err;
     throw new CorruptRecord(`${uri} is not ${what} (${(err as Error).message}); ${fix}`);
   }

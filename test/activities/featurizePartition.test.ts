@@ -1,5 +1,6 @@
 // The featurize and aggregate activities on real files with the real model, run as Temporal would retry them.
 import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -124,6 +125,33 @@ test('a retry that no longer fails removes the errors part an earlier attempt wr
   assert.deepEqual([retried.featurized, retried.failed], [4, 0]);
   await assert.rejects(fs.stat(errorsPartUri(run.staging, 0)), { code: 'ENOENT' });
   assert.deepEqual(await activity.run(aggregateFeatures, { ...run, partitions: 1 }, config), { rows: 4, failed: 0, labels: 1 });
+});
+
+test("an image replaced by a FIFO after listing is that image's error, and the partition goes on", async () => {
+  const source = path.join(work, 'fifo');
+  const [fifo] = await copySample(source, ['apple_red_1'], 3);
+  const run: RunContext = { source, output: path.join(work, 'fifo-out'), staging: path.join(work, 'fifo-out', '_staging', 'r') };
+  await activity.run(listImages, listInput(run, 8), config);
+  await fs.rm(fifo);
+  execFileSync('mkfifo', [fifo]);
+  // Bounds a regression: a read that blocks on the FIFO gets an empty file after 30 s, and the assertions below fail.
+  const writer = spawn(process.execPath, ['-e', `setTimeout(() => require('fs').writeFileSync(${JSON.stringify(fifo)}, ''), 30000)`], {
+    stdio: 'ignore',
+  });
+  try {
+    const result: FeaturizePartitionResult = await activity.run(
+      featurizePartition,
+      { ...run, partition: 0, maxImageBytes, precision: 'fp32' as const },
+      config,
+    );
+    assert.deepEqual([result.featurized, result.failed], [2, 1]);
+    const errors = await queryParquet('SELECT path, error FROM read_parquet($1)', [errorsPartUri(run.staging, 0)]);
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0].path, fifo);
+    assert.match(String(errors[0].error), /^cannot read file: .* is not a regular file/);
+  } finally {
+    writer.kill();
+  }
 });
 
 test('a staged errors part that went missing fails the aggregate instead of dropping those images silently', async () => {

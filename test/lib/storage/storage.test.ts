@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -37,6 +38,34 @@ test('local listing is recursive, sorted, survives a symlink loop and labels by 
     ['Cherry 3', 'Cherry 3', 'pomme été'],
   );
   assert.equal(listed[0].size, 1);
+});
+
+test('a FIFO is not listed, and one put where a file was listed is refused at once instead of waited on', async () => {
+  const dir = await tempDir('fifo');
+  try {
+    const fifo = path.join(dir, 'Cherry 3', 'a.jpg');
+    await fs.mkdir(path.dirname(fifo));
+    execFileSync('mkfifo', [fifo]);
+    const listed = [];
+    for await (const object of storageFor(dir).list(dir)) listed.push(object.uri);
+    assert.deepEqual(listed, []);
+    // In a child process, so that a read that blocks (until a writer comes, which none will) fails this test after
+    // 20 s instead of hanging the test run: a blocking open holds the whole thread.
+    const storageModule = new URL('../../../lib/storage/storage.js', import.meta.url).href;
+    const script = `
+      const { storageFor } = await import(${JSON.stringify(storageModule)});
+      for (const options of [{}, { maxBytes: 1024 }]) {
+        const said = await storageFor(${JSON.stringify(fifo)}).read(${JSON.stringify(fifo)}, options).then(() => 'read', (err) => err.name + ': ' + err.message);
+        console.log(said);
+      }`;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(child.signal, null, `reading a FIFO blocked for 20 s; stderr: ${child.stderr}`);
+    const said = child.stdout.trim().split('\n');
+    assert.equal(said.length, 2, child.stdout + child.stderr);
+    for (const line of said) assert.match(line, /^NotAFile: .*a\.jpg is not a regular file .*; put the file back or remove the entry$/);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('a missing or non-directory source is an InputError naming it', async () => {
