@@ -30,6 +30,9 @@ async function replaceAtomically(file: string, fill: (tmp: string) => Promise<vo
 }
 
 /** A whole file, read synchronously; with `maxBytes`, a larger one is refused (ObjectTooLarge), also one that grows while read. */
+const notAFile = (uri: string) =>
+  new NotAFile(`${uri} is not a regular file (a FIFO, socket or device is there now); put the file back or remove the entry`);
+
 function readFileNow(uri: string, maxBytes: number | undefined): Buffer {
   let fd: number;
   try {
@@ -37,15 +40,16 @@ function readFileNow(uri: string, maxBytes: number | undefined): Buffer {
     // heartbeats, until something writes to it. A regular file reads the same either way.
     fd = fsSync.openSync(uri, fsSync.constants.O_RDONLY | fsSync.constants.O_NONBLOCK);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ObjectNotFound(`${uri} does not exist`);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new ObjectNotFound(`${uri} does not exist`);
+    // A Unix socket cannot be opened at all.
+    if (code === 'ENXIO') throw notAFile(uri);
     throw err;
   }
   try {
     const stat = fsSync.fstatSync(fd);
     // A directory fails below with EISDIR, as every reader of a directory does.
-    if (!stat.isFile() && !stat.isDirectory()) {
-      throw new NotAFile(`${uri} is not a regular file (a FIFO, socket or device is there now); put the file back or remove the entry`);
-    }
+    if (!stat.isFile() && !stat.isDirectory()) throw notAFile(uri);
     if (maxBytes === undefined) return fsSync.readFileSync(fd);
     if (stat.size > maxBytes) throw tooLarge(uri, stat.size, maxBytes);
     // The file may have grown since: read at most one byte past the cap, never the whole of it.

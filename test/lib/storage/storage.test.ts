@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { labelOf } from '../../../activities/listImages.js';
@@ -40,12 +41,15 @@ test('local listing is recursive, sorted, survives a symlink loop and labels by 
   assert.equal(listed[0].size, 1);
 });
 
-test('a FIFO is not listed, and one put where a file was listed is refused at once instead of waited on', async () => {
+test('FIFOs and sockets are not listed, and one put where a file was listed is refused at once instead of waited on', async () => {
   const dir = await tempDir('fifo');
+  const socketServer = net.createServer();
   try {
     const fifo = path.join(dir, 'Cherry 3', 'a.jpg');
+    const socket = path.join(dir, 'Cherry 3', 'b.jpg');
     await fs.mkdir(path.dirname(fifo));
     execFileSync('mkfifo', [fifo]);
+    await new Promise<void>((resolve) => socketServer.listen(socket, resolve));
     const listed = [];
     for await (const object of storageFor(dir).list(dir)) listed.push(object.uri);
     assert.deepEqual(listed, []);
@@ -54,16 +58,21 @@ test('a FIFO is not listed, and one put where a file was listed is refused at on
     const storageModule = new URL('../../../lib/storage/storage.js', import.meta.url).href;
     const script = `
       const { storageFor } = await import(${JSON.stringify(storageModule)});
-      for (const options of [{}, { maxBytes: 1024 }]) {
-        const said = await storageFor(${JSON.stringify(fifo)}).read(${JSON.stringify(fifo)}, options).then(() => 'read', (err) => err.name + ': ' + err.message);
-        console.log(said);
+      for (const uri of ${JSON.stringify([fifo, socket])}) {
+        for (const options of [{}, { maxBytes: 1024 }]) {
+          console.log(await storageFor(uri).read(uri, options).then(() => 'read', (err) => err.name + ': ' + err.message));
+        }
       }`;
     const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
     assert.equal(child.signal, null, `reading a FIFO blocked for 20 s; stderr: ${child.stderr}`);
     const said = child.stdout.trim().split('\n');
-    assert.equal(said.length, 2, child.stdout + child.stderr);
-    for (const line of said) assert.match(line, /^NotAFile: .*a\.jpg is not a regular file .*; put the file back or remove the entry$/);
+    assert.equal(said.length, 4, child.stdout + child.stderr);
+    for (const [i, line] of said.entries()) {
+      const name = i < 2 ? 'a\\.jpg' : 'b\\.jpg';
+      assert.match(line, new RegExp(`^NotAFile: .*${name} is not a regular file .*; put the file back or remove the entry$`));
+    }
   } finally {
+    socketServer.close();
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
