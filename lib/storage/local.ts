@@ -29,10 +29,10 @@ async function replaceAtomically(file: string, fill: (tmp: string) => Promise<vo
   }
 }
 
-/** A whole file, read synchronously; with `maxBytes`, a larger one is refused (ObjectTooLarge), also one that grows while read. */
 const notAFile = (uri: string) =>
   new NotAFile(`${uri} is not a regular file (a FIFO, socket or device is there now); put the file back or remove the entry`);
 
+/** A whole file, read synchronously; with `maxBytes`, a larger one is refused (ObjectTooLarge), also one that grows while read. */
 function readFileNow(uri: string, maxBytes: number | undefined): Buffer {
   let fd: number;
   try {
